@@ -1,0 +1,76 @@
+# 解绑助手 — `make run` and `make test` do all of the set-up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Rasa 3.6 needs Python 3.8–3.10; the machine's default python3 is newer.
+PYTHON310 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10) \
+                $(shell command -v python3.10 2>/dev/null))
+UV_VERSION := 0.13.9
+VENV := .venv
+PY := $(VENV)/bin/python
+RASA := $(VENV)/bin/rasa
+MODEL := models/bot.tar.gz
+TRAINING_DATA := data/nlu data/rules
+TRAINING_INPUTS := config.yml domain.yml $(shell find $(TRAINING_DATA) data/dictionaries \
+                     data/entities -type f 2>/dev/null) $(wildcard bot/nlu/*.py)
+
+export PYTHONPATH := $(CURDIR)
+export TF_CPP_MIN_LOG_LEVEL := 2
+export RASA_TELEMETRY_ENABLED := false
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export TRACKER_STORE_URL ?= sqlite:///$(CURDIR)/var/tracker.db
+export DATABASE_URL ?= sqlite:///$(CURDIR)/var/tickets.db
+
+.PHONY: help run test venv train migrate lint validate pytest conversations lock clean
+
+help:
+	@echo "make run    set up, train if needed, start the bot (Ctrl-C stops it)"
+	@echo "make test   set up, train if needed, run every test"
+	@echo "make lock   re-resolve requirements/lock.txt from requirements/requirements.in"
+
+run: venv train migrate
+	$(PY) -m bot.launcher
+
+test: venv train migrate lint validate pytest conversations
+
+# --- set-up ---------------------------------------------------------------------
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements/lock.txt
+	@test -n "$(PYTHON310)" || { echo "Python 3.10 not found (pyenv install 3.10)"; exit 1; }
+	test -x $(PY) || $(PYTHON310) -m venv $(VENV)
+	$(PY) -m pip install --quiet "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements/lock.txt
+	touch $@
+
+lock:
+	$(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.10 \
+	  --python-platform x86_64-manylinux_2_28 requirements/requirements.in -o requirements/lock.txt
+
+train: $(MODEL)
+
+$(MODEL): $(TRAINING_INPUTS) | venv
+	mkdir -p models
+	$(RASA) train --data $(TRAINING_DATA) --fixed-model-name bot --out models --quiet
+	touch $@
+
+migrate: | venv
+	mkdir -p var
+	$(PY) -m bot.tickets migrate
+
+# --- checks ---------------------------------------------------------------------
+lint: | venv
+	$(VENV)/bin/ruff check .
+
+validate: | venv
+	$(RASA) data validate --fail-on-warnings --data $(TRAINING_DATA) --quiet
+
+pytest: | venv
+	$(VENV)/bin/pytest
+
+conversations: $(MODEL)
+	$(RASA) test core --model $(MODEL) --stories tests/conversations \
+	  --fail-on-prediction-errors --out var/results/conversations --quiet
+
+clean:
+	rm -rf models var/results

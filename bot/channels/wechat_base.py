@@ -1,0 +1,435 @@
+"""Shared callback pipeline of the WeChat Official Account and WeCom channels.
+
+A verified, decrypted callback is classified (turn, fixed reply, nothing). A turn
+is claimed in the dedup store so retries never reach Rasa twice; if the bot
+answers within ``reply_timeout`` seconds (4 s by default, under WeChat's 5 s) the
+answer is a passive XML reply, otherwise the request is acknowledged at once and
+the answer goes out through the platform's message API from a background task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import inspect
+import logging
+import os
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.wechat_api import ApiDelivery
+from bot.channels.wechat_dedup import ASYNC, PASSIVE, Deduplicator, Outcome
+from bot.channels.wechat_inbound import ERROR_REPLY, IGNORE, REPLY, classify, load_menu
+from bot.channels.wechat_render import ChoiceMemory, render_messages
+from bot.channels.wechat_store import make_store
+from bot.channels.wechat_token import AccessTokenCache
+from bot.channels.wechat_xml import MAX_BODY_BYTES, XmlRejected, parse_xml
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REPLY_TIMEOUT = 4.0
+_ENV_REF = re.compile(r"^\$\{(\w+)\}$")
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+class Rejected(Exception):
+    """A callback refused with an HTTP status and a short reason (never a secret)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A verified callback: its fields, and how the reply must be wrapped."""
+
+    message: dict[str, str]
+    encrypted: bool
+    nonce: str
+    timestamp: str
+
+
+@dataclass(frozen=True)
+class CommonSettings:
+    """Settings every WeChat-style channel shares."""
+
+    api_base: str
+    redis_url: str | None
+    key_prefix: str
+    reply_timeout: float = DEFAULT_REPLY_TIMEOUT
+    menu_file: Path | None = None
+
+
+def setting(
+    credentials: Mapping[str, Any] | None, key: str, env: str, default: str | None = None
+) -> str | None:
+    """``credentials[key]`` (a ``${ENV}`` reference is read from the environment), else ``$env``."""
+    value = (credentials or {}).get(key)
+    if isinstance(value, str):
+        ref = _ENV_REF.match(value.strip())
+        value = os.environ.get(ref.group(1)) if ref else value
+    if value is None or (isinstance(value, str) and not value.strip()):
+        value = os.environ.get(env)
+    if value is None or not str(value).strip():
+        return default
+    return str(value).strip()
+
+
+def common_settings(
+    credentials: Mapping[str, Any] | None, env_prefix: str, default_api_base: str
+) -> CommonSettings:
+    """Settings read from credentials.yml with environment fallbacks."""
+    timeout = setting(credentials, "reply_timeout", f"{env_prefix}_REPLY_TIMEOUT")
+    menu_file = setting(credentials, "menu_file", f"{env_prefix}_MENU_FILE")
+    return CommonSettings(
+        api_base=(
+            setting(credentials, "api_base", f"{env_prefix}_API_BASE") or default_api_base
+        ).rstrip("/"),
+        redis_url=setting(credentials, "redis_url", "REDIS_URL"),
+        key_prefix=setting(credentials, "key_prefix", f"{env_prefix}_KEY_PREFIX")
+        or f"jiebang:{env_prefix.lower()}",
+        reply_timeout=float(timeout) if timeout else DEFAULT_REPLY_TIMEOUT,
+        menu_file=Path(menu_file) if menu_file else None,
+    )
+
+
+def signature_ok(signature: str, *parts: str) -> bool:
+    """WeChat's SHA1 of the sorted parts, compared in constant time."""
+    expected = hashlib.sha1("".join(sorted(parts)).encode("utf-8")).hexdigest()
+    return hmac.compare_digest(expected, signature.strip().lower())
+
+
+def required_args(request: Request, *names: str) -> tuple[str, ...]:
+    """Query parameters that must be present, else 400 naming the first one missing."""
+    values = []
+    for name in names:
+        value = request.args.get(name)
+        if not value:
+            raise Rejected(400, f"missing query parameter: {name}")
+        values.append(value)
+    return tuple(values)
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refused with 400 as soon as it exceeds ``limit`` bytes."""
+    too_large = Rejected(400, f"body larger than {limit} bytes")
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise too_large
+    if request.stream is None:
+        if len(request.body or b"") > limit:
+            raise too_large
+        return request.body or b""
+    buf = bytearray()
+    async for chunk in request.stream:
+        buf += chunk
+        if len(buf) > limit:
+            raise too_large
+    return bytes(buf)
+
+
+def cdata_safe(value: str) -> str:
+    """Text that cannot close the CDATA section wechatpy wraps reply content in."""
+    return value.replace("]]>", "]]]]><![CDATA[>")
+
+
+def parse_or_reject(data: Any) -> dict[str, str]:
+    """:func:`parse_xml` with its refusals turned into 400s."""
+    try:
+        return parse_xml(data)
+    except XmlRejected as exc:
+        raise Rejected(400, str(exc)) from None
+
+
+class WeChatCollector(CollectingOutputChannel):
+    """Collects the bot's replies to one turn; named after the channel for response variants."""
+
+    channel_name = "wechat"
+
+    @classmethod
+    def name(cls) -> str:
+        return cls.channel_name
+
+
+class WeChatChannelBase(ApiDelivery, InputChannel):
+    """Callback pipeline shared by :class:`WeChatInput` and :class:`WeComInput`."""
+
+    collector_class = WeChatCollector
+
+    def __init__(self, settings: CommonSettings) -> None:
+        self.settings = settings
+        self.reply_timeout = settings.reply_timeout
+        self.menu = load_menu(settings.menu_file)
+        self._store = make_store(settings.redis_url)
+        self._dedup = Deduplicator(self._store, settings.key_prefix)
+        self._choices = ChoiceMemory(self._store, settings.key_prefix)
+        self.tokens = AccessTokenCache(
+            self._store, f"{settings.key_prefix}:access_token", self._fetch_token
+        )
+        self._tasks: set[asyncio.Task] = set()
+        self._session: aiohttp.ClientSession | None = None
+
+    # -- hooks implemented by each platform ---------------------------------
+
+    def missing_settings(self) -> list[str]:
+        """Names of required environment variables that are not set."""
+        raise NotImplementedError
+
+    async def verify_url(self, request: Request) -> str:
+        """Check a GET verification request and return the plaintext echo."""
+        raise NotImplementedError
+
+    async def open_envelope(self, request: Request) -> Envelope:
+        """Verify, decrypt and parse a POST callback."""
+        raise NotImplementedError
+
+    def render_reply(self, envelope: Envelope, text: str) -> str:
+        """The passive text reply as the platform expects it (encrypted if needed)."""
+        raise NotImplementedError
+
+    def no_reply(self) -> HTTPResponse:
+        """The acknowledgement that means "no passive reply"."""
+        raise NotImplementedError
+
+    async def _fetch_token(self) -> tuple[str, int]:
+        raise NotImplementedError
+
+    # -- Sanic ----------------------------------------------------------------
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        module = inspect.getmodule(self)
+        bp = Blueprint(f"{self.name()}_webhook", module.__name__ if module else None)
+
+        @bp.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json(
+                {"status": "ok" if not self.missing_settings() else "not configured"}
+            )
+
+        @bp.route("/webhook", methods=["GET"])
+        async def verify(request: Request) -> HTTPResponse:
+            unavailable = self._unconfigured_response()
+            if unavailable:
+                return unavailable
+            try:
+                echo = await self.verify_url(request)
+            except Rejected as exc:
+                return self._rejected(request, exc, "verification")
+            logger.info("%s URL verification succeeded", self.name())
+            return response.text(echo, content_type="text/plain; charset=utf-8")
+
+        @bp.route("/webhook", methods=["POST"], stream=True)
+        async def receive(request: Request) -> HTTPResponse:
+            return await self.handle_callback(request, on_new_message)
+
+        @bp.listener("before_server_stop")
+        async def drain(*_: Any) -> None:
+            await self.aclose()
+
+        return bp
+
+    def _unconfigured_response(self) -> HTTPResponse | None:
+        missing = self.missing_settings()
+        if not missing:
+            return None
+        logger.error(
+            "%s channel called but not configured; missing %s", self.name(), ", ".join(missing)
+        )
+        return response.text(
+            f"{self.name()} channel is not configured: set {', '.join(missing)}", status=503
+        )
+
+    def _rejected(self, request: Request, exc: Rejected, stage: str) -> HTTPResponse:
+        logger.warning(
+            "%s %s rejected (%s): %s from %s",
+            self.name(),
+            stage,
+            exc.status,
+            exc.reason,
+            request.ip,
+        )
+        return response.text(exc.reason, status=exc.status)
+
+    def passive(self, envelope: Envelope, text: str | None) -> HTTPResponse:
+        if not text:
+            return self.no_reply()
+        return response.text(
+            self.render_reply(envelope, text), content_type="application/xml; charset=utf-8"
+        )
+
+    async def handle_callback(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
+        """Answer one POST callback (passively, by acknowledging, or with an error status)."""
+        unavailable = self._unconfigured_response()
+        if unavailable:
+            return unavailable
+        try:
+            envelope = await self.open_envelope(request)
+            for field in ("ToUserName", "FromUserName", "MsgType"):
+                if not envelope.message.get(field, "").strip():
+                    raise Rejected(400, f"missing field: {field}")
+        except Rejected as exc:
+            return self._rejected(request, exc, "callback")
+        message = envelope.message
+        sender, msg_id = message["FromUserName"], self.dedup_key(message)
+        logger.info(
+            "%s callback sender=%s msg_id=%s type=%s",
+            self.name(),
+            sender,
+            msg_id,
+            message["MsgType"],
+        )
+
+        inbound = classify(message, self.menu)
+        if inbound.kind == IGNORE:
+            return self.no_reply()
+        if inbound.kind == REPLY:
+            return self.passive(envelope, inbound.text)
+        try:
+            owner = await self._dedup.claim(msg_id)
+        except Exception as exc:  # noqa: BLE001 - the store is down: refuse rather than duplicate
+            logger.error(
+                "%s dedup store unavailable (%s); msg_id=%s",
+                self.name(),
+                type(exc).__name__,
+                msg_id,
+            )
+            return response.text("temporarily unavailable", status=503)
+        if not owner:
+            outcome = await self._dedup.wait_outcome(msg_id, self.reply_timeout)
+            logger.info(
+                "%s retry sender=%s msg_id=%s owner_outcome=%s",
+                self.name(),
+                sender,
+                msg_id,
+                outcome.mode if outcome else "pending",
+            )
+            if outcome is not None and outcome.mode == PASSIVE:
+                return self.passive(envelope, outcome.text)
+            return self.no_reply()
+        text = inbound.text or ""
+        if inbound.typed:
+            text = await self._choices.resolve(sender, text) or text
+        user_message = UserMessage(
+            text,
+            self.collector_class(),
+            sender,
+            input_channel=self.name(),
+            message_id=f"{self.name()}-{msg_id}",
+            metadata=self.metadata(message),
+        )
+        decision = self._spawn(self._own_turn(on_new_message, user_message, msg_id))
+        reply = await asyncio.shield(decision)
+        return self.passive(envelope, reply)
+
+    async def _own_turn(
+        self, on_new_message: OnNewMessage, user_message: UserMessage, msg_id: str
+    ) -> str | None:
+        """Run the turn; return the passive reply, or None after handing it to the API."""
+        turn = self._spawn(self._run_turn(on_new_message, user_message))
+        done, _ = await asyncio.wait({turn}, timeout=self.reply_timeout)
+        if turn in done:
+            chunks = turn.result()
+            first, rest = (chunks[0], chunks[1:]) if chunks else (None, [])
+            await self._dedup.publish(msg_id, Outcome(PASSIVE, first))
+            if rest:
+                self._spawn(self.deliver(user_message.sender_id, rest, msg_id))
+            return first
+        await self._dedup.publish(msg_id, Outcome(ASYNC))
+        logger.info(
+            "%s answer for msg_id=%s exceeds %.1fs; sending via API",
+            self.name(),
+            msg_id,
+            self.reply_timeout,
+        )
+        self._spawn(self._deliver_when_ready(turn, user_message.sender_id, msg_id))
+        return None
+
+    async def _run_turn(self, on_new_message: OnNewMessage, user_message: UserMessage) -> list[str]:
+        collector = user_message.output_channel
+        try:
+            await on_new_message(user_message)
+        except Exception as exc:  # noqa: BLE001 - the merchant still gets an answer
+            logger.error(
+                "%s turn failed sender=%s (%s)",
+                self.name(),
+                user_message.sender_id,
+                type(exc).__name__,
+            )
+            logger.debug("turn failure traceback", exc_info=True)
+            collector.messages.append({"text": ERROR_REPLY})
+        rendered = render_messages(collector.messages)
+        try:
+            await self._choices.remember(user_message.sender_id, rendered.options)
+        except Exception as exc:  # noqa: BLE001 - numbered options are a convenience
+            logger.warning("%s could not store options (%s)", self.name(), type(exc).__name__)
+        return rendered.chunks
+
+    async def _deliver_when_ready(
+        self, turn: asyncio.Task[list[str]], to_user: str, msg_id: str
+    ) -> None:
+        await self.deliver(to_user, await turn, msg_id)
+
+    # -- helpers ----------------------------------------------------------------
+
+    @staticmethod
+    def dedup_key(message: Mapping[str, str]) -> str:
+        """MsgId, or FromUserName + CreateTime for events (plus Event and EventKey, so two
+        different menu taps in one second both count), scoped by account."""
+        account = message.get("ToUserName", "")
+        msg_id = message.get("MsgId", "").strip()
+        if msg_id:
+            return f"{account}:{msg_id}"
+        parts = (
+            message.get(name, "").strip()
+            for name in ("FromUserName", "CreateTime", "Event", "EventKey")
+        )
+        return ":".join((account, *parts))
+
+    @staticmethod
+    def metadata(message: Mapping[str, str]) -> dict[str, Any]:
+        """Message type, id and create time (plus event fields) for the tracker."""
+        create_time = message.get("CreateTime", "").strip()
+        data: dict[str, Any] = {
+            "msg_type": message.get("MsgType", "").strip().lower(),
+            "msg_id": message.get("MsgId", "").strip() or None,
+            "create_time": int(create_time) if create_time.isdigit() else None,
+            "event": message.get("Event", "").strip().lower() or None,
+            "event_key": message.get("EventKey", "").strip() or None,
+            "agent_id": message.get("AgentID", "").strip() or None,
+        }
+        return {key: value for key, value in data.items() if value is not None}
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def wait_idle(self, timeout: float = 30.0) -> None:
+        """Wait (at most ``timeout`` s) for background turns and deliveries to finish."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._tasks:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return
+            await asyncio.wait(set(self._tasks), timeout=remaining)
+
+    async def aclose(self, timeout: float = 10.0) -> None:
+        """Finish pending deliveries, then close the HTTP session and the store."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+        await self.close_session()
+        await self._store.close()

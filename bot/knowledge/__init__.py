@@ -1,0 +1,1 @@
+"""The bot's knowledge: the sanitised unbind guide and the topics answered from it."""

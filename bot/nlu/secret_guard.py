@@ -1,0 +1,78 @@
+"""Keep secrets out of NLU and make the bot warn about them.
+
+``SecretGuard`` runs first: it hides passwords, codes, card and ID numbers in the
+message text (see ``bot.redaction``), so no later component can turn them into
+entities and the parse result that reaches the tracker holds only the masked text.
+``SecretIntent`` runs after the classifiers and makes ``share_secret`` the intent
+whenever something was hidden, so the bot always warns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.redaction import redact
+
+SECRET_KINDS = "secret_kinds"
+SECRET_INTENT = "share_secret"
+
+
+class _Stateless(GraphComponent):
+    """A component with no configuration and nothing to train."""
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> _Stateless:
+        return cls()
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False
+)
+class SecretGuard(_Stateless):
+    """Masks secrets in the text before tokenisation."""
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        self.process(training_data.training_examples)
+        return training_data
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            result = redact(message.get(TEXT))
+            if result.found:
+                message.set(TEXT, result.text)
+                message.set(SECRET_KINDS, list(result.kinds), add_to_output=True)
+        return messages
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
+)
+class SecretIntent(_Stateless, IntentClassifier):
+    """Sets the ``share_secret`` intent when ``SecretGuard`` hid something."""
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        for message in messages:
+            if not message.get(SECRET_KINDS):
+                continue
+            ranking = [
+                r for r in message.get(INTENT_RANKING_KEY) or [] if r["name"] != SECRET_INTENT
+            ]
+            top = {"name": SECRET_INTENT, "confidence": 1.0}
+            message.set(INTENT, top, add_to_output=True)
+            message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
+        return messages

@@ -1,0 +1,108 @@
+"""Find and hide secrets that merchants should never type into a chat.
+
+Passwords, PINs and verification codes (recognised by the word that introduces them),
+bank card numbers (Luhn-valid, with a card cue or a UnionPay prefix) and ID-card
+numbers (valid checksum) are replaced by ``MASK``. The same function serves the NLU
+pipeline, the tracker store and the logs, so there is one definition of a secret.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MASK = "[已隐藏]"
+
+_FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+_CUE_KINDS = (
+    ("password", r"(?:登录|支付|交易|管理员|操作员)?密码|口令|password|passwd|pwd"),
+    ("pin", r"pin\s*码?|PIN\s*码?"),
+    ("code", r"(?:短信|手机|动态|安全)?(?:验证|校验|动态)码|otp|(?:sms|verification)?\s*code"),
+)
+_CUE_RE = re.compile(
+    "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in _CUE_KINDS), re.IGNORECASE
+)
+# What may stand between the cue and the secret: 是/为/: and a few filler words.
+_GAP_RE = re.compile(r"[\s:：=是为號号码了的就都一下我发给你]{0,6}")
+_VALUE_RE = re.compile(r"[A-Za-z0-9!@#$%^&*._+\-]{3,32}")
+# A code or PIN may come a few words after its cue ("验证码收到了是 552301").
+_LOOSE_CODE_RE = re.compile(r"[^0-9A-Za-z]{0,10}?(?<!\d)(\d{4,8})(?![\dA-Za-z])")
+_CARD_RE = re.compile(r"(?<!\d)(?:\d[ -]?){15,18}\d(?!\d)")
+_CARD_CUE_RE = re.compile(r"银行卡|卡号|信用卡|储蓄卡|借记卡|card", re.IGNORECASE)
+_ID_RE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """Redacted text and the kinds of secret that were hidden."""
+
+    text: str
+    kinds: tuple[str, ...]
+
+    @property
+    def found(self) -> bool:
+        return bool(self.kinds)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch)
+        if i % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def _id_card_ok(number: str) -> bool:
+    body, check = number[:17], number[17].upper()
+    total = sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True))
+    month, day = int(number[10:12]), int(number[12:14])
+    return _ID_CHECK[total % 11] == check and 1 <= month <= 12 and 1 <= day <= 31
+
+
+def _spans(text: str) -> list[tuple[int, int, str]]:
+    spans: list[tuple[int, int, str]] = []
+    for cue in _CUE_RE.finditer(text):
+        gap = _GAP_RE.match(text, cue.end())
+        value = _VALUE_RE.match(text, gap.end() if gap else cue.end())
+        kind = cue.lastgroup or "password"
+        if value and (any(ch.isdigit() for ch in value.group()) or len(value.group()) >= 6):
+            spans.append((value.start(), value.end(), kind))
+        elif kind in ("code", "pin") and (loose := _LOOSE_CODE_RE.match(text, cue.end())):
+            spans.append((loose.start(1), loose.end(1), kind))
+    for card in _CARD_RE.finditer(text):
+        digits = re.sub(r"\D", "", card.group())
+        window = text[max(0, card.start() - 12) : card.start()]
+        cued = bool(_CARD_CUE_RE.search(window)) or digits.startswith("62")
+        if 16 <= len(digits) <= 19 and _luhn_ok(digits) and cued:
+            spans.append((card.start(), card.end(), "bank_card"))
+    for id_card in _ID_RE.finditer(text):
+        if _id_card_ok(id_card.group()):
+            spans.append((id_card.start(), id_card.end(), "id_card"))
+    return sorted(spans)
+
+
+def redact(text: str | None) -> Redaction:
+    """Hide every secret in ``text``; offsets of the rest of the text are kept."""
+    if not text:
+        return Redaction(text or "", ())
+    probe = text.translate(_FULLWIDTH)
+    out, kinds, last = [], [], 0
+    for start, end, kind in _spans(probe):
+        if start < last:
+            continue
+        out.append(text[last:start])
+        out.append(MASK)
+        kinds.append(kind)
+        last = end
+    out.append(text[last:])
+    return Redaction("".join(out), tuple(dict.fromkeys(kinds)))
+
+
+def redact_text(text: str | None) -> str:
+    """Shorthand for ``redact(text).text``."""
+    return redact(text).text
