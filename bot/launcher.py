@@ -49,9 +49,9 @@ def default_env() -> dict[str, str]:
 
 def embedded_services(
     model: str = "models", rasa_port: int = 5005, actions_port: int = 5055,
-    interface: str = "127.0.0.1",
+    web_port: int = 8000, interface: str = "127.0.0.1",
 ) -> list[Service]:
-    """Action server and Rasa (REST + socket.io, HTTP API on)."""
+    """Action server, Rasa (REST + socket.io, HTTP API on) and the web app."""
     actions = Service(
         "actions",
         [RASA, "run", "actions", "--actions", "actions", "--port", str(actions_port)],
@@ -71,7 +71,13 @@ def embedded_services(
             f"http://{interface}:{rasa_port}/socket.io",
         ],
     )
-    return [actions, rasa]
+    web = Service(
+        "web",
+        [PYTHON, "-m", "bot.web", "--host", interface, "--port", str(web_port)],
+        f"http://127.0.0.1:{web_port}/healthz",
+        [f"http://{interface}:{web_port}/", f"http://{interface}:{web_port}/console"],
+    )
+    return [actions, rasa, web]
 
 
 def is_ready(url: str) -> bool:
