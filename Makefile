@@ -20,6 +20,7 @@ export RASA_TELEMETRY_ENABLED := false
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export TRACKER_STORE_URL ?= sqlite:///$(CURDIR)/var/tracker.db
 export DATABASE_URL ?= sqlite:///$(CURDIR)/var/tickets.db
+export ACTION_ENDPOINT_URL ?= http://127.0.0.1:5055/webhook
 
 .PHONY: help run test venv train migrate lint validate pytest conversations lock clean
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.paths import ROOT, VAR
+from bot.web.console.auth import TOKEN_ENV, TOKEN_FILE, console_token
 
 PYTHON = sys.executable
 RASA = str(Path(PYTHON).with_name("rasa"))
@@ -35,9 +36,10 @@ class Service:
     public_urls: Sequence[str] = ()
 
 
-def default_env() -> dict[str, str]:
+def default_env(actions_port: int = 5055) -> dict[str, str]:
     """The embedded default: SQLite under var/, no PostgreSQL or Redis needed."""
     env = dict(os.environ)
+    env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{actions_port}/webhook")
     env.setdefault("TRACKER_STORE_URL", f"sqlite:///{VAR / 'tracker.db'}")
     env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'tickets.db'}")
     env.setdefault("PYTHONPATH", str(ROOT))
@@ -156,12 +158,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = Stack(embedded_services(args.model, interface=args.interface))
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
+        token = console_token()  # before the web app starts, so both read the same token
         print("starting the action server and Rasa (the first start takes a minute)…")
         stack.start()
         print("\n解绑助手 is running:")
         for service in stack.services:
             for url in service.public_urls:
                 print(f"  {service.name:<8} {url}")
+        source = TOKEN_ENV if os.environ.get(TOKEN_ENV, "").strip() else TOKEN_FILE
+        print(f"  console token ({source}): {token}")
         print("  try: curl -s -XPOST http://127.0.0.1:5005/webhooks/rest/webhook "
               "-H 'Content-Type: application/json' -d '{\"sender\":\"me\",\"message\":\"你好\"}'")
         print("Press Ctrl-C to stop.\n", flush=True)

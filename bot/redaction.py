@@ -18,7 +18,7 @@ _FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 
 _CUE_KINDS = (
     ("password", r"(?:登录|支付|交易|管理员|操作员)?密码|口令|password|passwd|pwd"),
     ("pin", r"pin\s*码?|PIN\s*码?"),
-    ("code", r"(?:短信|手机|动态|安全)?(?:验证|校验|动态)码|otp|(?:sms|verification)?\s*code"),
+    ("code", r"(?:短信|手机|动态|安全)?(?:验证|校验|动态)码|[六6]位数字?|otp|(?:sms|verification)?\s*code"),
 )
 _CUE_RE = re.compile(
     "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in _CUE_KINDS), re.IGNORECASE
@@ -101,6 +101,11 @@ def redact(text: str | None) -> Redaction:
         last = end
     out.append(text[last:])
     return Redaction("".join(out), tuple(dict.fromkeys(kinds)))
+
+
+def mentions_secret(text: str | None) -> bool:
+    """True when the text names a password, PIN or code, with or without a value."""
+    return bool(text and _CUE_RE.search(text.translate(_FULLWIDTH)))
 
 
 def redact_text(text: str | None) -> str:

@@ -4,7 +4,9 @@
 message text (see ``bot.redaction``), so no later component can turn them into
 entities and the parse result that reaches the tracker holds only the masked text.
 ``SecretIntent`` runs after the classifiers and makes ``share_secret`` the intent
-whenever something was hidden, so the bot always warns.
+whenever something was hidden, so the bot always warns; and it overrules a
+``share_secret`` guess for a message that names no secret at all (a bare "56" typed as
+a serial is an answer, not a password).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.redaction import redact
+from bot.redaction import mentions_secret, redact
 
 SECRET_KINDS = "secret_kinds"
 SECRET_INTENT = "share_secret"
@@ -67,12 +69,18 @@ class SecretIntent(_Stateless, IntentClassifier):
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
-            if not message.get(SECRET_KINDS):
-                continue
             ranking = [
                 r for r in message.get(INTENT_RANKING_KEY) or [] if r["name"] != SECRET_INTENT
             ]
-            top = {"name": SECRET_INTENT, "confidence": 1.0}
+            if message.get(SECRET_KINDS):
+                top = {"name": SECRET_INTENT, "confidence": 1.0}
+                ranking = [top, *ranking]
+            elif (message.get(INTENT) or {}).get("name") == SECRET_INTENT and ranking:
+                if mentions_secret(message.get(TEXT)):
+                    continue
+                top = ranking[0]
+            else:
+                continue
             message.set(INTENT, top, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [top, *ranking], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages

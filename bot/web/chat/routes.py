@@ -1,7 +1,191 @@
-"""Chat page routes (placeholder until the web chat lands)."""
+"""The merchants' chat page at `/` and the three small routes it needs.
 
-from sanic import Blueprint
+- ``/``                         the page (built assets under ``/chat/static/``)
+- ``/socket.io/``               a websocket proxy to Rasa's socket.io channel, so the page
+                                talks only to its own origin: one reverse proxy in front
+                                of :8000 is enough and Rasa (whose HTTP API has no
+                                authentication) stays on 127.0.0.1
+- ``/chat/history/<session>``   the conversation so far, for a reload: user and bot texts
+                                and buttons only, read from Rasa's tracker
+- ``/chat/health``              whether Rasa answers, so the page can say it is down
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import websockets
+from sanic import Blueprint, response
+from sanic.request import Request
+
+from bot.web.chat import SESSION_ID
+
+CHAT_DIR = Path(__file__).resolve().parent
+STATIC_DIR = CHAT_DIR / "static"
+ASSETS = ("main.js", "main.js.map", "chat.css", "chat.css.map")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def rasa_url(request: Request) -> str:
+    return str(request.app.config.RASA_URL).rstrip("/")
+
+
+async def rasa_get(url: str, timeout: float) -> tuple[int, Any]:
+    """GET a JSON document from Rasa: (status, body); status 0 if Rasa does not answer."""
+    try:
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=timeout)
+        ) as session, session.get(url) as answer:
+            return answer.status, await answer.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
+        return 0, None
+
+
+def websocket_url(http_url: str) -> str:
+    parts = urlsplit(http_url)
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return urlunsplit((scheme, parts.netloc, "/socket.io/", "", ""))
+
+
+def history_messages(tracker: dict[str, Any]) -> list[dict[str, Any]]:
+    """The user and bot messages of a tracker dump, as the page shows them live."""
+    messages: list[dict[str, Any]] = []
+    for event in tracker.get("events") or []:
+        kind = event.get("event")
+        if kind == "user":
+            meta = event.get("metadata") or {}
+            if meta.get("hidden"):
+                continue
+            text = meta.get("display") or event.get("text") or ""
+            messages.append({"from": "user", "text": str(text), "time": event.get("timestamp")})
+        elif kind == "bot":
+            # Split like Rasa's socket.io output does; buttons go on the last part.
+            parts = (event.get("text") or "").strip().split("\n\n")
+            buttons = [
+                {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                for b in (event.get("data") or {}).get("buttons") or []
+            ]
+            if not any(parts) and not buttons:
+                continue
+            for index, part in enumerate(parts):
+                last = index == len(parts) - 1
+                messages.append({
+                    "from": "bot", "text": part, "time": event.get("timestamp"),
+                    "buttons": buttons if last else [],
+                })
+    return messages
+
+
+def delivered_ids(tracker: dict[str, Any]) -> list[str]:
+    """Client ids of the user messages Rasa has received (the page's outbox de-dupes)."""
+    ids = []
+    for event in tracker.get("events") or []:
+        if event.get("event") == "user":
+            client_id = (event.get("metadata") or {}).get("client_id")
+            if isinstance(client_id, str):
+                ids.append(client_id)
+    return ids
+
+
+def only_web_chat(tracker: dict[str, Any]) -> bool:
+    """True unless some user message came from another channel (e.g. WeChat)."""
+    return all(
+        event.get("input_channel") in (None, "socketio")
+        for event in tracker.get("events") or []
+        if event.get("event") == "user"
+    )
+
+
+async def pump(source: Any, sink: Any) -> None:
+    """Copy frames from one websocket to the other until the source closes."""
+    while True:
+        frame = await source.recv()
+        if frame is None:  # Sanic's recv() with a timeout; not used, but be safe
+            continue
+        await sink.send(frame)
 
 
 def chat_blueprint() -> Blueprint:
-    return Blueprint("chat")
+    bp = Blueprint("chat")
+
+    @bp.get("/")
+    async def page(request: Request) -> response.HTTPResponse:
+        if not all((STATIC_DIR / name).is_file() for name in ("main.js", "chat.css")):
+            return response.text(
+                "聊天页面尚未构建：请先运行 make frontend（npm ci && npm run build）。\n",
+                status=503,
+            )
+        version = int(max((STATIC_DIR / n).stat().st_mtime for n in ("main.js", "chat.css")))
+        html = (CHAT_DIR / "index.html").read_text(encoding="utf-8")
+        html = html.replace("{{version}}", str(version))
+        return response.html(html, headers={**HEADERS, "Cache-Control": "no-cache"})
+
+    @bp.get("/chat/static/<name>")
+    async def asset(request: Request, name: str) -> response.HTTPResponse:
+        if name not in ASSETS or not (STATIC_DIR / name).is_file():
+            return response.text("not found", status=404)
+        return await response.file(
+            STATIC_DIR / name, headers={**HEADERS, "Cache-Control": "public, max-age=3600"}
+        )
+
+    @bp.get("/chat/health")
+    async def health(request: Request) -> response.HTTPResponse:
+        status, _ = await rasa_get(f"{rasa_url(request)}/status", timeout=3)
+        up = status == 200
+        return response.json({"rasa": up}, status=200 if up else 503,
+                             headers={"Cache-Control": "no-store"})
+
+    @bp.get("/chat/history/<session_id>")
+    async def history(request: Request, session_id: str) -> response.HTTPResponse:
+        if not SESSION_ID.match(session_id):
+            return response.json({"error": "bad session id"}, status=400)
+        status, tracker = await rasa_get(
+            f"{rasa_url(request)}/conversations/{session_id}/tracker", timeout=10
+        )
+        if status == 0:
+            return response.json({"error": "rasa unavailable"}, status=503)
+        if status != 200 or not isinstance(tracker, dict):
+            return response.json({"error": "rasa"}, status=502)
+        if not only_web_chat(tracker):
+            return response.json({"error": "not found"}, status=404)
+        return response.json(
+            {"messages": history_messages(tracker), "delivered": delivered_ids(tracker)},
+            headers={"Cache-Control": "no-store"},
+        )
+
+    @bp.websocket("/socket.io/")
+    async def socketio_proxy(request: Request, ws: Any) -> None:
+        upstream_url = f"{websocket_url(rasa_url(request))}?{request.query_string}"
+        try:
+            upstream = await websockets.connect(
+                upstream_url, open_timeout=5, ping_interval=None, max_size=2**20
+            )
+        except (OSError, asyncio.TimeoutError, websockets.WebSocketException):
+            await ws.close(code=1013, reason="rasa unavailable")
+            return
+        tasks = [asyncio.ensure_future(pump(ws, upstream)),
+                 asyncio.ensure_future(pump(upstream, ws))]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await upstream.close()
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    return bp

@@ -1,7 +1,104 @@
-"""Agent console routes (placeholder until the console lands)."""
+"""The agent console blueprint: pages under ``/console``, JSON API under ``/api/``.
 
-from sanic import Blueprint
+Pages are static shells (no data); every ``/api/`` call needs the bearer token and the
+agent's name, and answers 401 with an empty body otherwise. All responses carry a strict
+CSP and the other security headers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.settings import Contacts
+from bot.tickets import TicketService
+from bot.web.console import api
+from bot.web.console.audit import AuditLog
+from bot.web.console.auth import AGENT_HEADER, agent_name, console_token, token_matches
+from bot.web.console.conversations import TranscriptReader, read_only_engine
+from bot.web.console.search import default_index
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 
 
-def console_blueprint() -> Blueprint:
-    return Blueprint("console")
+def build_context(
+    token: str | None = None,
+    database_url: str | None = None,
+    tracker_store_url: str | None = None,
+) -> api.ConsoleContext:
+    """Token, services and search index (defaults from the environment)."""
+    tickets = TicketService.from_url(database_url)
+    return api.ConsoleContext(
+        token=token or console_token(),
+        tickets=tickets,
+        audit=AuditLog(tickets.engine),
+        transcripts=TranscriptReader(read_only_engine(tracker_store_url)),
+        index=default_index(),
+        contacts=Contacts.from_env(),
+    )
+
+
+def console_blueprint(context: api.ConsoleContext | None = None) -> Blueprint:
+    """The console's pages, static files and API."""
+    ctx = context or build_context()
+    bp = Blueprint("console")
+
+    @bp.on_request
+    async def authenticate(request: Request) -> HTTPResponse | None:
+        request.ctx.console = ctx
+        if not request.path.startswith("/api/"):
+            return None
+        if not token_matches(request.headers.get("authorization"), ctx.token):
+            return response.raw(
+                b"", status=401, headers={"WWW-Authenticate": "Bearer"}, content_type="text/plain"
+            )
+        if request.path == "/api/openapi.json":
+            return None
+        agent = agent_name(request.headers.get(AGENT_HEADER))
+        if agent is None:
+            return api.error(400, "请在登录时填写坐席姓名（X-Agent，1到32个字）")
+        request.ctx.agent = agent
+        return None
+
+    @bp.on_response
+    async def secure(request: Request, reply: HTTPResponse) -> None:
+        for name, value in SECURITY_HEADERS.items():
+            reply.headers[name] = value
+        if request.path.startswith("/api/"):
+            reply.headers["Cache-Control"] = "no-store"
+
+    bp.add_route(api.session, "/api/session", methods=["GET"])
+    bp.add_route(api.answers, "/api/answers", methods=["GET"])
+    bp.add_route(api.find_tickets, "/api/tickets", methods=["GET"])
+    bp.add_route(
+        api.advance_step, "/api/tickets/<ticket_no>/steps/<step>", methods=["POST"],
+        unquote=True,
+    )
+    bp.add_route(
+        api.conversation, "/api/conversations/<sender_id>", methods=["GET"], unquote=True
+    )
+    bp.add_route(api.guide, "/api/guide", methods=["GET"])
+    bp.add_route(api.openapi, "/api/openapi.json", methods=["GET"])
+
+    async def console_page(request: Request) -> HTTPResponse:
+        return await response.file(TEMPLATES / "console.html")
+
+    async def login_page(request: Request) -> HTTPResponse:
+        return await response.file(TEMPLATES / "login.html")
+
+    bp.add_route(console_page, "/console", methods=["GET"])
+    bp.add_route(login_page, "/console/login", methods=["GET"])
+    bp.static("/console/static", str(STATIC), name="console_static")
+    return bp

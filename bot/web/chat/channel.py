@@ -1,0 +1,97 @@
+"""Rasa's socket.io channel, fixed for python-socketio 5.x.
+
+Rasa 3.6 calls ``sio.enter_room(...)`` without ``await``; since python-socketio 5.x made
+it a coroutine, the browser never joins the room of its ``session_id`` and, with
+``session_persistence: true``, no bot reply ever reaches it. This subclass replaces the
+``session_request`` handler with one that awaits it, and accepts only session ids of
+the form Rasa hands out (32 hex digits), so a browser cannot join or write into another
+channel's conversation (a WeChat openid, say).
+
+It also makes delivery exactly-once for the page: the page tags each message with a
+``metadata.client_id`` and re-sends it after a reconnect if it never got the ack. A
+message whose id was already received is not handled again; its ack waits until the
+first copy has been fully handled and says ``{"duplicate": true}``, so the page then
+reloads the history (which holds the replies it missed while offline).
+Everything else is Rasa's channel.
+
+credentials.yml names it by module path: ``bot.web.chat.channel.SocketIOInput``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
+from sanic import Blueprint
+
+from bot.web.chat import SESSION_ID
+
+logger = logging.getLogger(__name__)
+REMEMBERED_IDS = 10_000  # client message ids kept for de-duplication (oldest dropped)
+
+
+class SocketIOInput(RasaSocketIOInput):
+    """Rasa's socket.io input: rooms that work, checked session ids, no double handling."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "socketio"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.received: OrderedDict[tuple[str, str], asyncio.Future] = OrderedDict()
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        socketio_webhook = super().blueprint(on_new_message)
+        sio = self.sio
+        assert sio is not None  # set by super().blueprint()
+
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: str, data: dict | None) -> None:
+            data = data if isinstance(data, dict) else {}
+            session_id = data.get("session_id")
+            if not isinstance(session_id, str) or not SESSION_ID.match(session_id):
+                session_id = uuid.uuid4().hex
+            if self.session_persistence:
+                await sio.enter_room(sid, session_id, namespace=self.namespace)
+            await sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+            logger.debug("socket.io client %s joined session %s", sid, session_id)
+
+        handle_message = sio.handlers[self.namespace or "/"][self.user_message_evt]
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def checked_message(sid: str, data: Any) -> dict | None:
+            if not isinstance(data, dict):
+                return None
+            session_id = data.get("session_id")
+            if self.session_persistence and not (
+                isinstance(session_id, str) and SESSION_ID.match(session_id)
+            ):
+                logger.warning("socket.io message without a valid session_id ignored")
+                return None
+            metadata = data.get(self.metadata_key)
+            client_id = metadata.get("client_id") if isinstance(metadata, dict) else None
+            if not isinstance(client_id, str):
+                await handle_message(sid, data)
+                return None
+            key = (str(session_id or sid), client_id)
+            if key in self.received:
+                await asyncio.shield(self.received[key])
+                return {"duplicate": True}
+            done = asyncio.get_running_loop().create_future()
+            self.received[key] = done
+            while len(self.received) > REMEMBERED_IDS:
+                self.received.popitem(last=False)
+            try:
+                await handle_message(sid, data)
+            finally:
+                done.set_result(None)
+            return None
+
+        return socketio_webhook

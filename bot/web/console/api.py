@@ -1,0 +1,357 @@
+"""JSON handlers of the console API (``/api/…``); see ``openapi.yml``.
+
+Handlers validate their input, call the ticket service / search index / transcript
+reader in a worker thread, and write one audit row per call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiohttp
+import yaml
+from sanic import response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.fields import normalize_merchant_id, normalize_phone, normalize_ticket_no
+from bot.knowledge.guide import guide_text
+from bot.settings import Contacts
+from bot.tickets import (
+    STEPS,
+    EventView,
+    InvalidTicketInput,
+    StepOrderError,
+    TicketClosed,
+    TicketNotFound,
+    TicketService,
+    TicketStoreUnavailable,
+    TicketView,
+)
+from bot.web.console.audit import AuditLog
+from bot.web.console.conversations import (
+    CHANNEL_LABELS,
+    TranscriptReader,
+    TranscriptUnavailable,
+    Turn,
+)
+from bot.web.console.guide_view import headings
+from bot.web.console.search import MAX_QUERY, AnswerIndex, Hit, nlu_confidences
+
+SPEC_PATH = Path(__file__).with_name("openapi.yml")
+NLU_TIMEOUT = 0.8
+STATUS_LABELS = {"open": "处理中", "cancelled": "已取消", "completed": "已完成"}
+LOOKUP_KEYS = ("merchant", "ticket", "phone")
+MAX_SENDER = 255
+
+T = TypeVar("T")
+
+
+@dataclass
+class ConsoleContext:
+    """Everything the handlers need, built once per app."""
+
+    token: str
+    tickets: TicketService
+    audit: AuditLog
+    transcripts: TranscriptReader
+    index: AnswerIndex
+    contacts: Contacts
+
+    @functools.cached_property
+    def spec(self) -> dict[str, Any]:
+        return yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+
+
+def as_json(body: Any, status: int = 200) -> HTTPResponse:
+    """A JSON response with readable (not escaped) Chinese."""
+    return response.json(body, status=status, dumps=_dumps)
+
+
+def _dumps(body: Any, **kwargs: Any) -> str:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+def error(status: int, message: str) -> HTTPResponse:
+    """A JSON error with a Chinese message."""
+    return as_json({"error": message}, status=status)
+
+
+async def blocking(fn: Callable[..., T], *args: Any) -> T:
+    """Run a blocking call (database access) in the default thread pool."""
+    return await asyncio.get_running_loop().run_in_executor(None, functools.partial(fn, *args))
+
+
+async def audited(
+    request: Request, action: str, params: Mapping[str, str], reply: HTTPResponse, count: int
+) -> HTTPResponse:
+    """Write the audit row for this call, then return ``reply``."""
+    ctx: ConsoleContext = request.ctx.console
+    await blocking(ctx.audit.record, request.ctx.agent, action, params, reply.status, count)
+    return reply
+
+
+# --- views ------------------------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def ticket_json(t: TicketView, history: tuple[EventView, ...] = ()) -> dict[str, Any]:
+    current = t.current_step
+    return {
+        "ticket_no": t.ticket_no,
+        "status": t.status,
+        "status_label": STATUS_LABELS.get(t.status, t.status),
+        "merchant_id": t.merchant_id,
+        "contact_phone": t.contact_phone,
+        "serial_number": t.serial_number,
+        "reason_category": t.reason_category,
+        "reason_detail": t.reason_detail,
+        "channel": t.channel,
+        "sender_id": t.sender_id,
+        "created_at": _iso(t.created_at),
+        "updated_at": _iso(t.updated_at),
+        "current_step": current.name if current and t.is_open else None,
+        "steps": [
+            {"position": s.position, "name": s.name, "status": s.status, "note": s.note,
+             "updated_at": _iso(s.updated_at)}
+            for s in t.steps
+        ],
+        "history": [
+            {"step": e.step, "old_status": e.old_status, "new_status": e.new_status,
+             "note": e.note, "actor": e.actor, "created_at": _iso(e.created_at)}
+            for e in history
+        ],
+    }
+
+
+def hit_json(hit: Hit, contacts: Contacts) -> dict[str, Any]:
+    return {
+        "topic": hit.topic.id,
+        "title": hit.topic.title,
+        "answer": hit.topic.render(contacts),
+        "score": hit.score,
+        "bm25": hit.bm25,
+        "matched_terms": list(hit.matched_terms),
+        "nlu_confidence": hit.nlu_confidence,
+        "passages": [
+            {"text": p.text, "start": p.start, "end": p.end,
+             "highlights": [list(span) for span in spans]}
+            for p, spans in zip(hit.passages, hit.highlights, strict=True)
+        ],
+    }
+
+
+def turn_json(turn: Turn) -> dict[str, Any]:
+    return {
+        "speaker": turn.speaker, "text": turn.text, "time": _iso(turn.time),
+        "intent": turn.intent, "confidence": turn.confidence,
+        "buttons": list(turn.buttons), "channel": turn.channel,
+    }
+
+
+# --- handlers ---------------------------------------------------------------------
+
+
+async def session(request: Request) -> HTTPResponse:
+    """The login check: the token and agent name are valid."""
+    return await audited(request, "login", {}, as_json({"agent": request.ctx.agent}), 0)
+
+
+async def parse_with_rasa(rasa_url: str, text: str) -> dict[str, Any]:
+    """Rasa's ``/model/parse`` for ``text``; raises on any failure."""
+    timeout = aiohttp.ClientTimeout(total=NLU_TIMEOUT)
+    async with aiohttp.ClientSession(timeout=timeout) as http, http.post(
+        f"{rasa_url.rstrip('/')}/model/parse", json={"text": text}
+    ) as reply:
+        reply.raise_for_status()
+        return await reply.json()
+
+
+async def answers(request: Request) -> HTTPResponse:
+    """``GET /api/answers?q=``: ranked answers with the reasons they matched."""
+    ctx: ConsoleContext = request.ctx.console
+    query = (request.args.get("q") or "").strip()
+    params = {"q": query}
+    if not query or len(query) > MAX_QUERY:
+        reply = error(400, f"请输入要搜索的内容（1到{MAX_QUERY}个字）")
+        return await audited(request, "answers.search", params, reply, 0)
+    started = time.perf_counter()
+    nlu: dict[str, float] | None = None
+    nlu_info: dict[str, Any] = {"available": False, "intent": None, "confidence": None}
+    try:
+        parsed = await parse_with_rasa(request.app.config.get("RASA_URL", ""), query)
+        nlu = nlu_confidences(parsed)
+        intent = parsed.get("intent") or {}
+        nlu_info.update(available=True, intent=intent.get("name"),
+                        confidence=intent.get("confidence"), message=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, OSError):
+        nlu_info["message"] = "Rasa NLU 暂不可用，仅按关键词（BM25）排序"
+    result = ctx.index.search(query, nlu)
+    took = (time.perf_counter() - started) * 1000
+    body = {
+        "query": query,
+        "terms": list(result.terms),
+        "nlu": nlu_info,
+        "took_ms": round(took, 2),
+        "hits": [hit_json(h, ctx.contacts) for h in result.hits],
+    }
+    return await audited(request, "answers.search", params, as_json(body), len(body["hits"]))
+
+
+def _lookup_params(request: Request) -> tuple[dict[str, str], str | None]:
+    given = {k: request.args.get(k, "") for k in LOOKUP_KEYS if k in request.args}
+    if len(given) != 1:
+        return given, "请只填写一项：商户号、工单号或手机号"
+    return given, None
+
+
+async def find_tickets(request: Request) -> HTTPResponse:
+    """``GET /api/tickets?merchant=|ticket=|phone=``."""
+    ctx: ConsoleContext = request.ctx.console
+    params, problem = _lookup_params(request)
+    if problem:
+        return await audited(request, "tickets.lookup", params, error(400, problem), 0)
+    (key, raw), = params.items()
+    normalise = {"merchant": normalize_merchant_id, "ticket": normalize_ticket_no,
+                 "phone": normalize_phone}[key]
+    field = normalise(raw)
+    if not field.ok or field.value is None:
+        return await audited(request, "tickets.lookup", params, error(400, field.error or ""), 0)
+    params = {key: field.value}
+    try:
+        found = await blocking(_tickets_with_history, ctx.tickets, key, field.value)
+    except TicketStoreUnavailable:
+        reply = error(503, "工单系统暂时不可用，请稍后再试")
+        return await audited(request, "tickets.lookup", params, reply, 0)
+    reply = as_json({"tickets": found})
+    return await audited(request, "tickets.lookup", params, reply, len(found))
+
+
+def _tickets_with_history(service: TicketService, key: str, value: str) -> list[dict[str, Any]]:
+    if key == "merchant":
+        rows = service.tickets_for_merchant(value)
+    elif key == "phone":
+        rows = service.tickets_for_phone(value)
+    else:
+        one = service.get_ticket(value)
+        rows = (one,) if one else ()
+    return [ticket_json(t, service.history(t.ticket_no)) for t in rows]
+
+
+def _step_body(request: Request) -> tuple[str, str] | str:
+    """``(status, note)`` from the JSON body, or a Chinese error message."""
+    try:
+        body = json.loads(request.body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return "请求内容应为JSON：{\"status\": \"进行中\", \"note\": \"…\"}"
+    if not isinstance(body, dict):
+        return "请求内容应为JSON对象：{\"status\": \"进行中\", \"note\": \"…\"}"
+    status, note = body.get("status"), body.get("note", "")
+    if not isinstance(status, str) or not isinstance(note, str):
+        return "status 和 note 必须是文字"
+    if len(note) > 2000:
+        return "备注最多2000字"
+    return status, note
+
+
+async def advance_step(request: Request, ticket_no: str, step: str) -> HTTPResponse:
+    """``POST /api/tickets/<no>/steps/<step>`` with ``{"status", "note"}``."""
+    ctx: ConsoleContext = request.ctx.console
+    params = {"ticket": ticket_no[:64], "step": step[:32]}
+    number = normalize_ticket_no(ticket_no)
+    body = _step_body(request)
+    problem = number.error or (body if isinstance(body, str) else None)
+    if step not in STEPS:
+        problem = f"未知步骤“{step[:32]}”，可选：{'、'.join(STEPS)}"
+    if problem or isinstance(body, str) or number.value is None:
+        return await audited(request, "tickets.advance", params, error(400, problem or ""), 0)
+    status, note = body
+    params.update(ticket=number.value, status=status[:32], note=note)
+    actor = f"console:{request.ctx.agent}"[:64]
+    try:
+        ticket = await blocking(
+            ctx.tickets.advance_step, number.value, step, status, note, actor
+        )
+        history = await blocking(ctx.tickets.history, number.value)
+    except InvalidTicketInput as exc:
+        reply = error(400, _chinese(exc))
+    except TicketNotFound:
+        reply = error(404, f"找不到工单 {number.value}")
+    except (TicketClosed, StepOrderError) as exc:
+        reply = error(409, _chinese(exc))
+    except TicketStoreUnavailable:
+        reply = error(503, "工单系统暂时不可用，请稍后再试")
+    else:
+        reply = as_json({"ticket": ticket_json(ticket, history)})
+    return await audited(request, "tickets.advance", params, reply, int(reply.status == 200))
+
+
+def _chinese(exc: Exception) -> str:
+    """The Chinese half of a ticket service message ("中文 / english")."""
+    return str(exc).split(" / ")[0]
+
+
+async def conversation(request: Request, sender_id: str) -> HTTPResponse:
+    """``GET /api/conversations/<sender_id>``: the transcript and the sender's tickets."""
+    ctx: ConsoleContext = request.ctx.console
+    params = {"sender": sender_id[:MAX_SENDER]}
+    if not sender_id.strip() or len(sender_id) > MAX_SENDER or not sender_id.isprintable():
+        reply = error(400, f"会话ID应为1到{MAX_SENDER}个可见字符")
+        return await audited(request, "conversations.read", params, reply, 0)
+    try:
+        turns = await blocking(ctx.transcripts.transcript, sender_id)
+    except TranscriptUnavailable:
+        reply = error(503, "会话记录暂时不可用，请稍后再试")
+        return await audited(request, "conversations.read", params, reply, 0)
+    if not turns:
+        reply = error(404, "找不到这个会话的记录")
+        return await audited(request, "conversations.read", params, reply, 0)
+    try:
+        tickets = [t.ticket_no for t in await blocking(ctx.tickets.tickets_for_sender, sender_id)]
+    except TicketStoreUnavailable:
+        tickets = []
+    channels = [t.channel for t in turns if t.channel]
+    channel = channels[-1] if channels else "unknown"
+    body = {
+        "sender_id": sender_id,
+        "channel": channel,
+        "channel_label": CHANNEL_LABELS.get(channel, channel),
+        "turns": [turn_json(t) for t in turns],
+        "tickets": tickets,
+    }
+    return await audited(request, "conversations.read", params, as_json(body), len(turns))
+
+
+@functools.lru_cache(maxsize=1)
+def _guide_body() -> dict[str, Any]:
+    text = guide_text()
+    return {
+        "text": text,
+        "headings": [
+            {"title": h.title, "level": h.level, "start": h.start, "end": h.end}
+            for h in headings(text)
+        ],
+    }
+
+
+async def guide(request: Request) -> HTTPResponse:
+    """``GET /api/guide``: the whole sanitised guide and its headings."""
+    body = _guide_body()
+    return await audited(request, "guide.read", {}, as_json(body), len(body["headings"]))
+
+
+async def openapi(request: Request) -> HTTPResponse:
+    """``GET /api/openapi.json``."""
+    ctx: ConsoleContext = request.ctx.console
+    return as_json(ctx.spec)

@@ -1,0 +1,136 @@
+"""Read-only transcripts from the Rasa tracker store's SQL ``events`` table.
+
+The table is written by ``bot.stores.RedactingSQLTrackerStore`` (Rasa's SQLTrackerStore
+schema), so secrets were already replaced before they were stored; this module only
+reads. SQLite is opened in ``mode=ro``; other databases run read-only transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text, event, select
+from sqlalchemy.engine import Connection, Engine, create_engine, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from bot.paths import ROOT
+
+DEFAULT_URL = "sqlite:///var/tracker.db"
+MAX_EVENTS = 2000
+
+CHANNELS = {"rest": "web", "socketio": "web", "wechat": "wechat", "wecom": "wecom"}
+CHANNEL_LABELS = {"web": "网页", "wechat": "微信公众号", "wecom": "企业微信"}
+
+# Rasa's SQLTrackerStore.SQLEvent, declared on a private metadata (not a ticket table).
+events = Table(
+    "events",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("sender_id", String(255)),
+    Column("type_name", String(255)),
+    Column("timestamp", Float),
+    Column("intent_name", String(255)),
+    Column("action_name", String(255)),
+    Column("data", Text),
+)
+
+
+class TranscriptUnavailable(Exception):
+    """The tracker store cannot be read."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One message of a conversation."""
+
+    speaker: str
+    text: str
+    time: datetime
+    intent: str | None = None
+    confidence: float | None = None
+    buttons: tuple[dict[str, str], ...] = ()
+    channel: str | None = None
+
+
+def channel_of(input_channel: str | None) -> str:
+    """``web``, ``wechat``, ``wecom`` or the raw channel name (``unknown`` if none)."""
+    if not input_channel:
+        return "unknown"
+    return CHANNELS.get(input_channel, input_channel)
+
+
+def read_only_engine(url: str | None = None) -> Engine:
+    """An engine on the tracker store that cannot write."""
+    parsed = make_url(url or os.environ.get("TRACKER_STORE_URL") or DEFAULT_URL)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if path and not os.path.isabs(path):
+            path = str(ROOT / path)
+        ro = f"sqlite:///file:{path}?mode=ro&uri=true"
+        return create_engine(ro, future=True)
+    engine = create_engine(parsed, future=True, pool_pre_ping=True)
+
+    @event.listens_for(engine, "begin")
+    def _read_only(conn: Connection) -> None:
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+    return engine
+
+
+def _turn(type_name: str, timestamp: float, intent: str | None, data: dict[str, Any]) -> Turn:
+    moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
+    text = data.get("text") or ""
+    if type_name == "user":
+        parsed = data.get("parse_data") or {}
+        top = parsed.get("intent") or {}
+        return Turn(
+            "user", text, moment, intent or top.get("name"), top.get("confidence"),
+            channel=channel_of(data.get("input_channel")),
+        )
+    extra = data.get("data") or {}
+    buttons = tuple(
+        {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+        for b in extra.get("buttons") or ()
+        if isinstance(b, dict)
+    )
+    if not text and extra.get("custom"):
+        text = json.dumps(extra["custom"], ensure_ascii=False)
+    return Turn("bot", text, moment, buttons=buttons)
+
+
+@dataclass
+class TranscriptReader:
+    """Transcripts by sender id."""
+
+    engine: Engine
+
+    def transcript(self, sender_id: str) -> list[Turn]:
+        """User and bot messages in order (empty if the sender is unknown)."""
+        stmt = (
+            select(events.c.type_name, events.c.timestamp, events.c.intent_name, events.c.data)
+            .where(events.c.sender_id == sender_id)
+            .where(events.c.type_name.in_(("user", "bot")))
+            .order_by(events.c.timestamp, events.c.id)
+            .limit(MAX_EVENTS)
+        )
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(stmt).all()
+        except OperationalError as exc:
+            if "no such table" in str(exc) or "unable to open" in str(exc):
+                return []
+            raise TranscriptUnavailable(type(exc).__name__) from exc
+        except SQLAlchemyError as exc:
+            raise TranscriptUnavailable(type(exc).__name__) from exc
+        turns = []
+        for type_name, timestamp, intent, data in rows:
+            try:
+                payload = json.loads(data or "{}")
+            except ValueError:
+                payload = {}
+            turns.append(_turn(type_name, timestamp or 0.0, intent, payload))
+        return turns

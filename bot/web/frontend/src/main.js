@@ -1,0 +1,247 @@
+// 解绑助手 web chat: socket.io to Rasa (through the web app's /socket.io/ proxy),
+// a persistent outbox so no message is lost or sent twice, history on reload.
+import { io } from "socket.io-client";
+import { Conversation } from "./render.js";
+
+const SESSION_KEY = "jiebang.chat.session";
+const OUTBOX_KEY = "jiebang.chat.outbox";
+const SESSION_ID = /^[0-9a-f]{32}$/;
+const GREETING = "/greet";
+
+// Relative to the page, so the chat also works under a path prefix behind a proxy.
+const base = new URL(".", window.location.href);
+const $ = (id) => document.getElementById(id);
+
+const status = $("status");
+const input = $("input");
+const sendButton = $("send");
+const view = new Conversation($("messages"), $("typing"), (button) => {
+  view.disableChips();
+  send(button.payload, button.title);
+});
+
+let sessionId = readSession();
+let outbox = readOutbox(); // [{id, text, display, hidden, time}], oldest first
+let inflight = null; // id of the message waiting for its ack
+let unsure = outbox.length > 0; // a message may have reached Rasa without our seeing the ack
+let ready = false; // connected and joined the conversation's room
+let connection = 0; // bumped on every connect, to ignore work of a dropped connection
+let composing = false;
+
+function readSession() {
+  const id = localStorage.getItem(SESSION_KEY);
+  return id && SESSION_ID.test(id) ? id : null;
+}
+
+function readOutbox() {
+  try {
+    const items = JSON.parse(localStorage.getItem(OUTBOX_KEY) || "[]");
+    return Array.isArray(items) ? items.filter((i) => i && typeof i.id === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+function saveOutbox() {
+  localStorage.setItem(OUTBOX_KEY, JSON.stringify(outbox));
+}
+
+function newId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function showStatus(text, kind = "") {
+  status.textContent = text || "";
+  status.className = kind ? `status ${kind}` : "status";
+  status.hidden = !text;
+}
+
+// --- sending ---------------------------------------------------------------------
+
+function send(text, display = "", hidden = false) {
+  const item = { id: newId(), text, display, hidden, time: Date.now() };
+  outbox.push(item);
+  saveOutbox();
+  if (!hidden) {
+    view.disableChips();
+    view.addUser(display || text, item.time, { id: item.id, pending: true });
+  }
+  flush();
+}
+
+function flush() {
+  if (!ready || inflight || !outbox.length) return;
+  const item = outbox[0];
+  inflight = item.id;
+  view.setTyping(true);
+  const metadata = { client_id: item.id };
+  if (item.display) metadata.display = item.display;
+  if (item.hidden) metadata.hidden = true;
+  socket.emit("user_uttered", { message: item.text, session_id: sessionId, metadata }, (ack) =>
+    delivered(item.id, ack),
+  );
+}
+
+async function delivered(id, ack) {
+  if (inflight !== id) return;
+  inflight = null;
+  outbox = outbox.filter((i) => i.id !== id);
+  saveOutbox();
+  view.markSent(id);
+  view.setTyping(false);
+  // Rasa had this message already (sent before a drop): its replies may have been
+  // missed, so show the conversation as Rasa has it.
+  if (ack && ack.duplicate) await resync(connection);
+  flush();
+}
+
+// --- history -----------------------------------------------------------------------
+
+async function fetchHistory() {
+  if (!sessionId) return { messages: [], delivered: [] };
+  try {
+    const answer = await fetch(new URL(`chat/history/${sessionId}`, base), { cache: "no-store" });
+    return answer.ok ? await answer.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+// Show the conversation as Rasa stored it; drop queued messages Rasa already has.
+async function resync(conn) {
+  const history = await fetchHistory();
+  if (!history || conn !== connection) return false;
+  const done = new Set(history.delivered || []);
+  outbox = outbox.filter((i) => !done.has(i.id));
+  saveOutbox();
+  view.render(history.messages || [], outbox);
+  return true;
+}
+
+// --- connection --------------------------------------------------------------------
+
+const socket = io({
+  path: `${base.pathname}socket.io/`,
+  transports: ["websocket"],
+  reconnectionDelay: 1000,
+  reconnectionDelayMax: 5000,
+  timeout: 10000,
+});
+
+socket.on("connect", () => {
+  connection += 1;
+  socket.emit("session_request", { session_id: sessionId });
+});
+
+socket.on("session_confirm", async (id) => {
+  const conn = connection;
+  const fresh = id !== sessionId;
+  if (fresh) {
+    sessionId = id;
+    localStorage.setItem(SESSION_KEY, id);
+    view.render([], outbox);
+  } else if (unsure || view.count() === 0) {
+    await resync(conn);
+    if (conn !== connection) return;
+  }
+  unsure = false;
+  ready = true;
+  showStatus("");
+  if (view.count() === 0 && !outbox.length) send(GREETING, "", true);
+  flush();
+});
+
+socket.on("bot_uttered", (message) => {
+  if (!message || typeof message !== "object") return;
+  const buttons = (message.quick_replies || message.buttons || [])
+    .filter((b) => b && typeof b.title === "string")
+    .map((b) => ({ title: b.title, payload: String(b.payload ?? b.title) }));
+  const text = typeof message.text === "string" ? message.text : "";
+  if (text || buttons.length) view.addBot(text, buttons, Date.now());
+  if (inflight) view.setTyping(true); // keep the dots below the newest message
+});
+
+socket.on("disconnect", (reason) => {
+  ready = false;
+  if (inflight) unsure = true;
+  inflight = null;
+  view.setTyping(false);
+  if (reason !== "io client disconnect") showStatus("连接已断开，正在重新连接…");
+});
+
+socket.on("connect_error", async () => {
+  ready = false;
+  let rasaUp = null;
+  try {
+    const answer = await fetch(new URL("chat/health", base), { cache: "no-store" });
+    rasaUp = (await answer.json()).rasa === true;
+  } catch {
+    rasaUp = null; // the web app itself is unreachable: network trouble
+  }
+  if (socket.connected) return;
+  if (rasaUp === false) {
+    showStatus(
+      "解绑助手暂时无法服务：对话服务没有启动或正在维护。请稍后再试，恢复后本页会自动重新连接，您输入的消息会在恢复后发出。",
+      "down",
+    );
+  } else {
+    showStatus("正在重新连接…");
+  }
+});
+
+showStatus("正在连接…");
+view.render([], outbox); // messages typed before a reload that were never sent
+
+// --- input ---------------------------------------------------------------------------
+
+function submit() {
+  const text = input.value.trim();
+  if (!text) return;
+  input.value = "";
+  autosize();
+  send(text);
+  input.focus();
+}
+
+function autosize() {
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight, 120)}px`;
+}
+
+input.addEventListener("compositionstart", () => {
+  composing = true;
+});
+input.addEventListener("compositionend", () => {
+  composing = false;
+});
+input.addEventListener("keydown", (event) => {
+  if (event.key !== "Enter" || event.shiftKey) return;
+  // Enter while an IME is composing (拼音 → 汉字) confirms the candidate; never send.
+  // keyCode 229 covers Safari, which ends the composition before this keydown.
+  if (event.isComposing || composing || event.keyCode === 229) return;
+  event.preventDefault();
+  submit();
+});
+input.addEventListener("input", autosize);
+$("composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  submit();
+});
+
+$("new-chat").addEventListener("click", () => {
+  localStorage.removeItem(SESSION_KEY);
+  sessionId = null;
+  outbox = [];
+  saveOutbox();
+  inflight = null;
+  unsure = false;
+  ready = false;
+  view.render([], []);
+  view.setTyping(false);
+  socket.disconnect();
+  socket.connect();
+  input.focus();
+});
+
+sendButton.disabled = false;

@@ -1,0 +1,135 @@
+// DOM for the conversation. Every text goes in through textContent or text nodes:
+// nothing from the bot or the user is ever parsed as HTML.
+
+const LINK = /https?:\/\/[^\s<>"'，。；、！？）)]+/g;
+
+const pad = (n) => String(n).padStart(2, "0");
+
+export function formatTime(ms) {
+  const d = new Date(ms);
+  const now = new Date();
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return d.toDateString() === now.toDateString() ? hm : `${d.getMonth() + 1}月${d.getDate()}日 ${hm}`;
+}
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// Text with http(s) links turned into <a> elements; everything else stays a text node.
+export function richText(parent, text) {
+  let last = 0;
+  for (const match of text.matchAll(LINK)) {
+    parent.append(document.createTextNode(text.slice(last, match.index)));
+    const a = el("a", "", match[0]);
+    a.href = match[0];
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    parent.append(a);
+    last = match.index + match[0].length;
+  }
+  parent.append(document.createTextNode(text.slice(last)));
+}
+
+export class Conversation {
+  constructor(container, typing, onChoose) {
+    this.container = container;
+    this.typing = typing;
+    this.onChoose = onChoose; // (button) => void
+  }
+
+  nearBottom() {
+    const c = this.container;
+    return c.scrollHeight - c.scrollTop - c.clientHeight < 120;
+  }
+
+  scrollDown() {
+    this.container.scrollTop = this.container.scrollHeight;
+  }
+
+  insert(row, force) {
+    const stick = force || this.nearBottom();
+    this.container.insertBefore(row, this.typing);
+    if (stick) this.scrollDown();
+  }
+
+  clear() {
+    for (const row of [...this.container.querySelectorAll(".row:not(.typing)")]) row.remove();
+  }
+
+  count() {
+    return this.container.querySelectorAll(".row:not(.typing)").length;
+  }
+
+  setTyping(on) {
+    const stick = this.nearBottom();
+    this.typing.hidden = !on;
+    if (on && stick) this.scrollDown();
+  }
+
+  disableChips() {
+    for (const chip of this.container.querySelectorAll(".chip")) chip.disabled = true;
+  }
+
+  addBot(text, buttons, time, { active = true } = {}) {
+    const row = el("div", "row row-bot");
+    row.append(el("div", "avatar avatar-bot", "解"));
+    const content = el("div", "content");
+    const bubble = el("div", "bubble");
+    richText(bubble, text || "");
+    content.append(bubble);
+    if (buttons && buttons.length) {
+      const chips = el("div", "chips");
+      for (const button of buttons) {
+        const chip = el("button", "chip", button.title);
+        chip.type = "button";
+        chip.disabled = !active;
+        chip.addEventListener("click", () => this.onChoose(button));
+        chips.append(chip);
+      }
+      content.append(chips);
+    }
+    content.append(el("div", "meta", `解绑助手 ${formatTime(time)}`));
+    row.append(content);
+    this.insert(row, false);
+    return row;
+  }
+
+  addUser(text, time, { id = "", pending = false } = {}) {
+    const row = el("div", pending ? "row row-user pending" : "row row-user");
+    if (id) row.dataset.id = id;
+    row.append(el("div", "avatar", "我"));
+    const content = el("div", "content");
+    const bubble = el("div", "bubble");
+    richText(bubble, text);
+    content.append(bubble, el("div", "meta", formatTime(time)));
+    row.append(content);
+    this.insert(row, true);
+    return row;
+  }
+
+  markSent(id) {
+    for (const row of this.container.querySelectorAll(".row-user.pending")) {
+      if (row.dataset.id === id) row.classList.remove("pending");
+    }
+  }
+
+  // Replace everything with the history from the server plus the unsent messages.
+  render(history, outbox) {
+    this.clear();
+    let lastUser = -1;
+    history.forEach((m, i) => { if (m.from === "user") lastUser = i; });
+    history.forEach((m, i) => {
+      const time = m.time ? m.time * 1000 : Date.now();
+      if (m.from === "user") this.addUser(m.text, time);
+      else this.addBot(m.text, m.buttons, time, { active: i > lastUser && !outbox.length });
+    });
+    for (const item of outbox) {
+      if (!item.hidden) this.addUser(item.display || item.text, item.time, { id: item.id, pending: true });
+    }
+    this.scrollDown();
+  }
+}
