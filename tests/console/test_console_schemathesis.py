@@ -1,15 +1,20 @@
 """Property-based API tests with Schemathesis against the running web app.
 
 Every operation of ``/api/openapi.json`` gets a bounded number of generated requests
-(with the token and an agent name); responses must conform to the description and no
-request may cause a server error. Crashes found here become regression tests in
-``test_console_api.py``.
+(with the token and an agent name); responses must conform to the description, invalid
+input must be rejected and no request may cause a server error. Crashes found here
+become regression tests in ``test_console_api.py``.
+
+``positive_data_acceptance`` is excluded: the fields' rules (15-digit merchant number
+with full-width digits accepted, exactly one lookup key, …) are checked by bot/fields
+and answered with a 400 and a Chinese message, which JSON Schema cannot fully express.
 """
 
 from __future__ import annotations
 
 import pytest
 import schemathesis
+from schemathesis import checks
 import yaml
 from conftest import HEADERS, LiveServer
 from hypothesis import HealthCheck, settings
@@ -28,4 +33,6 @@ def base_url(live_server: LiveServer) -> str:
 @settings(max_examples=30, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_description(case: schemathesis.Case, base_url: str) -> None:
-    case.call_and_validate(base_url=base_url, headers=HEADERS)
+    case.call_and_validate(
+        base_url=base_url, headers=HEADERS, excluded_checks=[checks.positive_data_acceptance]
+    )

@@ -133,6 +133,10 @@ def chat_blueprint() -> Blueprint:
         html = html.replace("{{version}}", str(version))
         return response.html(html, headers={**HEADERS, "Cache-Control": "no-cache"})
 
+    @bp.get("/favicon.ico")
+    async def favicon(request: Request) -> response.HTTPResponse:
+        return response.empty()
+
     @bp.get("/chat/static/<name>")
     async def asset(request: Request, name: str) -> response.HTTPResponse:
         if name not in ASSETS or not (STATIC_DIR / name).is_file():
@@ -166,16 +170,29 @@ def chat_blueprint() -> Blueprint:
             headers={"Cache-Control": "no-store"},
         )
 
-    @bp.websocket("/socket.io/")
-    async def socketio_proxy(request: Request, ws: Any) -> None:
+    @bp.middleware("request")
+    async def connect_upstream(request: Request) -> response.HTTPResponse | None:
+        """Open the websocket to Rasa before the browser's handshake is answered.
+
+        Sanic completes the handshake before calling a websocket handler, so this is
+        the one place to refuse it: with a 503 the browser's socket.io client reports a
+        connection error at once (and the page says Rasa is down) instead of waiting
+        for its connect timeout.
+        """
+        if request.route is None or not request.route.name.endswith(".socketio_proxy"):
+            return None
         upstream_url = f"{websocket_url(rasa_url(request))}?{request.query_string}"
         try:
-            upstream = await websockets.connect(
+            request.ctx.upstream = await websockets.connect(
                 upstream_url, open_timeout=5, ping_interval=None, max_size=2**20
             )
         except (OSError, asyncio.TimeoutError, websockets.WebSocketException):
-            await ws.close(code=1013, reason="rasa unavailable")
-            return
+            return response.text("Rasa is not available", status=503)
+        return None
+
+    @bp.websocket("/socket.io/")
+    async def socketio_proxy(request: Request, ws: Any) -> None:
+        upstream = request.ctx.upstream
         tasks = [asyncio.ensure_future(pump(ws, upstream)),
                  asyncio.ensure_future(pump(upstream, ws))]
         try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sanic import Blueprint, response
+from sanic import Blueprint, Sanic, response
+from sanic.exceptions import MethodNotSupported
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -61,9 +62,7 @@ def console_blueprint(context: api.ConsoleContext | None = None) -> Blueprint:
         if not request.path.startswith("/api/"):
             return None
         if not token_matches(request.headers.get("authorization"), ctx.token):
-            return response.raw(
-                b"", status=401, headers={"WWW-Authenticate": "Bearer"}, content_type="text/plain"
-            )
+            return unauthorized()
         if request.path == "/api/openapi.json":
             return None
         agent = agent_name(request.headers.get(AGENT_HEADER))
@@ -71,6 +70,29 @@ def console_blueprint(context: api.ConsoleContext | None = None) -> Blueprint:
             return api.error(400, "请在登录时填写坐席姓名（X-Agent，1到32个字）")
         request.ctx.agent = agent
         return None
+
+    def unauthorized() -> HTTPResponse:
+        return response.raw(
+            b"", status=401, headers={"WWW-Authenticate": "Bearer"}, content_type="text/plain"
+        )
+
+    def method_not_allowed(request: Request, exc: Exception) -> HTTPResponse:
+        """405 with ``Allow`` under /api/ (401 first without the token); else Sanic's own."""
+        if not request.path.startswith("/api/"):
+            return request.app.error_handler.default(request, exc)
+        if not token_matches(request.headers.get("authorization"), ctx.token):
+            reply = unauthorized()
+        else:
+            reply = api.error(405, f"不支持 {request.method} 方法")
+            reply.headers.update(getattr(exc, "headers", None) or {})  # Allow: …
+        for name, value in SECURITY_HEADERS.items():
+            reply.headers[name] = value
+        return reply
+
+    @bp.before_server_start
+    async def handle_405(app: Sanic, _loop: object) -> None:
+        # A 405 matches no route, so a blueprint-level handler never sees it.
+        app.error_handler.add(MethodNotSupported, method_not_allowed)
 
     @bp.on_response
     async def secure(request: Request, reply: HTTPResponse) -> None:

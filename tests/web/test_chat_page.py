@@ -1,0 +1,270 @@
+"""The merchants' chat page in a real browser (Debian chromium, headless) against the
+real action server, Rasa and web app started by ``running_bot``."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect
+
+from bot.paths import ROOT
+from bot.tickets import TicketService
+
+pytestmark = [pytest.mark.browser, pytest.mark.server]
+
+TICKET_RE = re.compile(r"UB-\d{8}-\d{4}")
+SCREENSHOT = ROOT / "docs" / "screenshots" / "chat.png"
+BOT = "#messages .row-bot:not(.typing) .bubble"
+USER = "#messages .row-user .bubble"
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+def open_chat(page: Page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator(BOT).first).to_contain_text("我是海科融通POS机解绑助手")
+    settled(page)
+
+
+def settled(page: Page) -> None:
+    """Every message acknowledged by Rasa (so all its replies are shown), page online."""
+    expect(page.locator("#messages .row-user.pending")).to_have_count(0)
+    expect(page.locator("#typing")).to_be_hidden()
+    expect(page.locator("#status")).to_be_hidden()
+
+
+def bot_count(page: Page) -> int:
+    return page.locator(BOT).count()
+
+
+def say(page: Page, text: str) -> str:
+    """Type ``text``, press Enter, wait for the answer; return the new bot texts."""
+    before = bot_count(page)
+    page.locator("#input").fill(text)
+    page.locator("#input").press("Enter")
+    expect(page.locator(USER).last).to_have_text(text)
+    settled(page)
+    return "\n".join(page.locator(BOT).all_inner_texts()[before:])
+
+
+def tap(page: Page, title: str) -> str:
+    """Tap the chip ``title`` of the latest bot message; return the new bot texts."""
+    before = bot_count(page)
+    chip = page.locator("#messages .chip:enabled").filter(has_text=re.compile(f"^{title}$"))
+    chip.last.click()
+    expect(page.locator(USER).last).to_have_text(title)  # the title, not the payload
+    settled(page)
+    return "\n".join(page.locator(BOT).all_inner_texts()[before:])
+
+
+def chips(page: Page) -> list[str]:
+    return page.locator("#messages .chip:enabled").all_inner_texts()
+
+
+def session_id(page: Page) -> str:
+    return page.evaluate("localStorage.getItem('jiebang.chat.session')")
+
+
+def user_texts_in_rasa(bot, session: str) -> list[str]:
+    tracker = requests.get(f"{bot.rasa_url}/conversations/{session}/tracker", timeout=10).json()
+    return [e.get("text") for e in tracker["events"] if e["event"] == "user"]
+
+
+def fill_form(page: Page, merchant: str) -> str:
+    assert "商户号" in tap(page, "我要申请解绑")
+    assert "原因" in say(page, merchant)
+    assert {"更换设备", "业务调整", "其他"} <= set(chips(page))
+    assert "序列号" in tap(page, "更换设备")
+    assert "手机" in say(page, "SN8A2B3C4D5")
+    summary = say(page, "13812345678")
+    assert "请核对" in summary and merchant in summary
+    assert {"确认提交", "修改信息", "取消"} <= set(chips(page))
+    return summary
+
+
+# --- tests -------------------------------------------------------------------------------
+
+def test_greeting_with_topic_chips_and_no_errors(page: Page, running_bot) -> None:
+    open_chat(page, running_bot.web_url)
+    assert chips(page) == ["在POS机上怎么解绑", "需要哪些资料", "我要申请解绑", "查询解绑进度"]
+    assert page.locator(USER).count() == 0  # the page's hidden /greet is not shown
+    expect(page.locator("#messages .row-bot .avatar").first).to_have_text("解")
+    expect(page.locator("#messages .row-bot .meta").first).to_contain_text(
+        re.compile(r"\d\d:\d\d")
+    )
+    csp = requests.get(running_bot.web_url, timeout=10).headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp
+    assert page.problems == []  # no CSP violation, script error or failed request
+
+
+def test_faq_answer_lists_the_eight_materials(page: Page, running_bot) -> None:
+    open_chat(page, running_bot.web_url)
+    answer = say(page, "解绑需要哪些资料")
+    for item in ("营业执照副本", "税务登记证", "法人身份证明", "银行账户信息", "原POS机序列号",
+                 "新POS机型号和序列号", "业务连续性计划", "其他相关文件"):
+        assert item in answer
+    # A chip works like typing: the title is shown, the payload is sent.
+    assert "POS" in tap(page, "需要哪些资料") or bot_count(page) > 2
+
+
+def test_whole_unbind_form_by_tapping_and_typing_ends_in_a_ticket(
+    page: Page, running_bot
+) -> None:
+    open_chat(page, running_bot.web_url)
+    fill_form(page, "849581058120101")
+    reply = tap(page, "确认提交")
+    number = TICKET_RE.search(reply).group()
+    expect(page.locator(BOT).last).to_contain_text(number)
+    ticket = TicketService.from_url(running_bot.tickets_url).get_ticket(number)
+    assert ticket.merchant_id == "849581058120101" and ticket.reason_category == "更换设备"
+    assert ticket.channel == "socketio" and ticket.sender_id == session_id(page)
+    assert [c for c in chips(page) if c in ("确认提交", "取消")] == []  # old chips are spent
+
+    status = say(page, "我的解绑进度")
+    assert number in status
+    for step in ("资料审核", "账户冻结", "数据迁移", "设备注销", "正式解绑"):
+        assert step in status
+    page.locator("#messages").evaluate("el => el.scrollTop = el.scrollHeight")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=False)
+    assert page.problems == []
+
+
+def test_status_check_lists_the_ticket_with_its_steps(page: Page, running_bot) -> None:
+    open_chat(page, running_bot.web_url)
+    fill_form(page, "849581058120102")
+    number = TICKET_RE.search(tap(page, "确认提交")).group()
+    page.reload()
+    expect(page.locator(BOT).last).to_contain_text(number)
+    settled(page)
+    if "查询解绑进度" in chips(page):
+        status = tap(page, "查询解绑进度")
+    else:
+        status = say(page, "我的解绑进度")
+    assert number in status and "资料审核" in status
+
+
+def test_reload_keeps_the_history_and_new_chat_starts_fresh(page: Page, running_bot) -> None:
+    open_chat(page, running_bot.web_url)
+    say(page, "解绑需要哪些资料")
+    before = page.locator("#messages .row:not(.typing) .bubble").all_inner_texts()
+    session = session_id(page)
+
+    page.reload()
+    expect(page.locator(USER).first).to_have_text("解绑需要哪些资料")
+    settled(page)
+    assert page.locator("#messages .row:not(.typing) .bubble").all_inner_texts() == before
+    assert session_id(page) == session
+    assert page.get_by_text("我是海科融通POS机解绑助手").count() == 1  # no second greeting
+    assert "不客气" in say(page, "谢谢")  # the same conversation goes on
+    assert user_texts_in_rasa(running_bot, session).count("解绑需要哪些资料") == 1
+
+    page.get_by_role("button", name="新对话").click()
+    expect(page.locator(USER)).to_have_count(0)
+    expect(page.locator(BOT).first).to_contain_text("我是海科融通POS机解绑助手")
+    settled(page)
+    assert session_id(page) not in (None, session)
+    assert page.locator(BOT).count() == 1
+
+
+def test_history_route_refuses_bad_ids_and_other_channels(running_bot) -> None:
+    history = f"{running_bot.web_url}/chat/history"
+    assert requests.get(f"{history}/..%2Fstatus", timeout=10).status_code in (400, 404)
+    assert requests.get(f"{history}/someone", timeout=10).status_code == 400
+    rest_sender = "0123456789abcdef0123456789abcdef"
+    requests.post(f"{running_bot.rasa_url}/webhooks/rest/webhook",
+                  json={"sender": rest_sender, "message": "你好"}, timeout=30)
+    answer = requests.get(f"{running_bot.web_url}/chat/history/{rest_sender}", timeout=10)
+    assert answer.status_code == 404  # a REST (or WeChat) conversation is not the page's
+
+
+def test_enter_while_composing_chinese_does_not_send(page: Page, running_bot) -> None:
+    open_chat(page, running_bot.web_url)
+    box = page.locator("#input")
+    box.click()
+    cdp = page.context.new_cdp_session(page)
+    # A real IME composition in Chromium: typing pinyin, the candidate window is open.
+    cdp.send("Input.imeSetComposition", {"text": "jiebang", "selectionStart": 7,
+                                          "selectionEnd": 7})
+    page.keyboard.press("Enter")  # confirms the candidate: must not send
+    cdp.send("Input.insertText", {"text": "解绑"})  # the merchant picks 解绑: composition ends
+    # Synthetic events: a keydown flagged isComposing, and one inside a composition
+    # whose keydown lacks the flag (some mobile keyboards).
+    box.evaluate("""el => {
+        const enter = (init) => el.dispatchEvent(new KeyboardEvent('keydown',
+            {key: 'Enter', bubbles: true, cancelable: true, ...init}));
+        enter({isComposing: true});
+        el.dispatchEvent(new CompositionEvent('compositionstart', {bubbles: true}));
+        enter({});
+        el.dispatchEvent(new CompositionEvent('compositionend', {bubbles: true, data: ''}));
+    }""")
+    time.sleep(0.5)
+    assert page.locator(USER).count() == 0
+    assert "解绑" in box.input_value()
+
+    box.fill("解绑需要哪些资料")
+    box.press("Enter")  # not composing: sends
+    expect(page.locator(USER)).to_have_count(1)
+    settled(page)
+    assert box.input_value() == ""
+
+
+def test_html_and_script_are_shown_as_text(page: Page, running_bot) -> None:
+    open_chat(page, running_bot.web_url)
+    attacks = ['<img src=x onerror=alert(1)>', '<script>alert("x")</script><b>粗体</b>']
+    for attack in attacks:
+        say(page, attack)
+    for _ in range(2):  # live, then as history after a reload
+        assert page.locator(USER).all_inner_texts() == attacks
+        assert page.locator("#messages img, #messages script, #messages b").count() == 0
+        page.reload()
+        expect(page.locator(USER)).to_have_count(2)
+        settled(page)
+    assert page.problems == []  # no alert() dialog ran
+
+
+def test_offline_messages_are_queued_and_sent_once(page: Page, running_bot, link) -> None:
+    open_chat(page, link.url)
+    session = session_id(page)
+    link.cut()
+    expect(page.locator("#status")).to_contain_text("正在重新连接")
+    for text in ("解绑需要哪些资料", "谢谢"):
+        page.locator("#input").fill(text)
+        page.locator("#input").press("Enter")
+    expect(page.locator("#messages .row-user.pending")).to_have_count(2)
+    expect(page.locator(".row-user.pending .meta").first).to_contain_text("等待发送")
+    time.sleep(2)  # a few failed reconnects
+    link.restore()
+    settled(page)
+    expect(page.locator(BOT).last).to_contain_text("不客气")
+    assert "营业执照副本" in "".join(page.locator(BOT).all_inner_texts())
+    users = user_texts_in_rasa(running_bot, session)
+    assert users.count("解绑需要哪些资料") == 1 and users.count("谢谢") == 1
+
+
+def test_a_message_cut_off_in_flight_is_handled_once(page: Page, running_bot, link) -> None:
+    open_chat(page, link.url)
+    session = session_id(page)
+    page.locator("#input").fill("解绑需要哪些资料")
+    page.locator("#input").press("Enter")
+    link.cut()  # most likely after the message left, before its ack came back
+    time.sleep(1.5)
+    link.restore()
+    settled(page)
+    expect(page.locator(USER)).to_have_count(1)
+    assert "营业执照副本" in "".join(page.locator(BOT).all_inner_texts())
+    assert user_texts_in_rasa(running_bot, session).count("解绑需要哪些资料") == 1
+    page.reload()
+    expect(page.locator(USER)).to_have_count(1)
+
+
+def test_rasa_down_is_said_plainly(page: Page, web_without_rasa) -> None:
+    page.goto(web_without_rasa)
+    expect(page.locator("#status")).to_contain_text("暂时无法服务", timeout=10_000)
+    expect(page.locator("#status")).to_have_class(re.compile("down"))
+    page.locator("#input").fill("你好")
+    page.locator("#input").press("Enter")
+    expect(page.locator(".row-user.pending")).to_have_count(1)  # kept for later, not lost
