@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -67,7 +68,10 @@ def write_conversation(url: str, sender: str, channel: str) -> None:
     ]
     store = RedactingSQLTrackerStore(host=url)
     tracker = DialogueStateTracker.from_events(sender, events)
-    asyncio.run(store.save(tracker))
+    # A thread of its own: Playwright's sync API may already run a loop in this one.
+    worker = threading.Thread(target=asyncio.run, args=(store.save(tracker),))
+    worker.start()
+    worker.join()
     store.engine.dispose()
 
 

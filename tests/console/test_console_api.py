@@ -334,3 +334,17 @@ async def test_openapi_lists_every_route(app: Sanic) -> None:
     assert spec["openapi"].startswith("3.")
     assert {"/api/answers", "/api/tickets", "/api/tickets/{ticket_no}/steps/{step}",
             "/api/conversations/{sender_id}", "/api/guide"} <= set(spec["paths"])
+
+
+# --- regressions found by Schemathesis --------------------------------------------
+
+
+async def test_wrong_method_is_405_with_allow_header(app: Sanic) -> None:
+    """Sanic's own 405 had no ``Allow`` header (JSON error format) and skipped the auth."""
+    _, reply = await app.asgi_client.put("/api/guide", headers=HEADERS)
+    assert reply.status == 405
+    assert reply.headers["allow"] == "GET"
+    assert reply.json["error"] == "不支持 PUT 方法"
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    _, reply = await app.asgi_client.delete("/api/tickets/UB-20250101-0001/steps/x")
+    assert reply.status == 401 and reply.content == b""

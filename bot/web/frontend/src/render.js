@@ -105,7 +105,9 @@ export class Conversation {
     const content = el("div", "content");
     const bubble = el("div", "bubble");
     richText(bubble, text);
-    content.append(bubble, el("div", "meta", formatTime(time)));
+    const meta = el("div", "meta", formatTime(time));
+    if (pending) meta.append(el("span", "state", " · 等待发送"));
+    content.append(bubble, meta);
     row.append(content);
     this.insert(row, true);
     return row;
@@ -113,7 +115,9 @@ export class Conversation {
 
   markSent(id) {
     for (const row of this.container.querySelectorAll(".row-user.pending")) {
-      if (row.dataset.id === id) row.classList.remove("pending");
+      if (row.dataset.id !== id) continue;
+      row.classList.remove("pending");
+      row.querySelector(".state")?.remove();
     }
   }
 
