@@ -18,7 +18,11 @@ _FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 
 _CUE_KINDS = (
     ("password", r"(?:登录|支付|交易|管理员|操作员)?密码|口令|password|passwd|pwd"),
     ("pin", r"pin\s*码?|PIN\s*码?"),
-    ("code", r"(?:短信|手机|动态|安全)?(?:验证|校验|动态)码|[六6]位数字?|otp|(?:sms|verification)?\s*code"),
+    (
+        "code",
+        r"(?:短信|手机|动态|安全)?(?:验证|校验|动态)码|[六6]位数字?|otp"
+        r"|(?:sms|verification)?\s*code",
+    ),
 )
 _CUE_RE = re.compile(
     "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in _CUE_KINDS), re.IGNORECASE

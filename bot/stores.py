@@ -1,13 +1,20 @@
-"""Rasa tracker store that never persists a secret.
+"""Rasa tracker store that never persists a secret and never fails silently.
 
 Every event is passed through ``bot.redaction`` before it is written, whatever channel
 it came from: user texts, parse data, slot values and bot messages alike.
+
+Rasa wraps every tracker store in ``FailSafeTrackerStore``, which swallows errors and
+carries on in memory: the conversation would silently lose its history. This store
+records any failure in a context variable that the channels check after each turn
+(``bot.channels.delivery``), so the merchant is told and can retry.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from rasa.core.tracker_store import SQLTrackerStore
@@ -18,6 +25,18 @@ from sqlalchemy.engine import make_url
 from bot.redaction import redact_text
 
 DEFAULT_URL = "sqlite:///var/tracker.db"
+logger = logging.getLogger(__name__)
+_failure: ContextVar[Exception | None] = ContextVar("tracker_store_failure", default=None)
+
+
+def reset_store_failure() -> None:
+    """Forget earlier failures; call before processing a message."""
+    _failure.set(None)
+
+
+def store_failure() -> Exception | None:
+    """The tracker-store error raised while processing the current message, if any."""
+    return _failure.get()
 
 
 def redact_value(value: Any) -> Any:
@@ -57,6 +76,22 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
             query=dict(parsed.query),
             **kwargs,
         )
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        try:
+            return await super().retrieve(sender_id)
+        except Exception as error:
+            _failure.set(error)
+            logger.error("tracker store retrieve failed for %s: %s", sender_id, type(error))
+            raise
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        try:
+            await super().save(tracker)
+        except Exception as error:
+            _failure.set(error)
+            logger.error("tracker store save failed for %s: %s", tracker.sender_id, type(error))
+            raise
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
         stored = self._event_query(

@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from conftest import AGENT, MERCHANT, TOKEN, LiveServer
+from console_support import AGENT, MERCHANT, TOKEN, LiveServer
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bot.paths import ROOT

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from schemathesis import checks
 import yaml
-from conftest import HEADERS, LiveServer
+from console_support import HEADERS, LiveServer
 from hypothesis import HealthCheck, settings
+from schemathesis import checks
 
 from bot.web.console.api import SPEC_PATH
 

@@ -86,3 +86,28 @@ def test_index_of_custom_topics() -> None:
     index = AnswerIndex(topics, "")
     assert index.search("F1").hits[0].topic.id == topics[0].id
     assert index.passages[0] == ()
+
+
+def test_with_nlu_ranking_when_rasa_is_available() -> None:
+    """Same queries fused with a live Rasa's ranking (``RASA_URL``; skipped if down)."""
+    import json
+    import os
+    import urllib.request
+
+    url = os.environ.get("RASA_URL", "http://127.0.0.1:5005").rstrip("/")
+    index = default_index()
+    hits = 0
+    for case in CASES:
+        request = urllib.request.Request(
+            f"{url}/model/parse", data=json.dumps({"text": case["q"]}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as reply:
+                parse = json.load(reply)
+        except OSError:
+            pytest.skip(f"no Rasa server at {url}")
+        top3 = [h.topic.id for h in index.search(case["q"], nlu_confidences(parse)).hits[:3]]
+        hits += case["topic"] in top3
+    print(f"top-3 with NLU ranking: {hits}/{len(CASES)}")
+    assert hits / len(CASES) >= 0.9

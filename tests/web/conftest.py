@@ -52,7 +52,9 @@ def free_port() -> int:
 @pytest.fixture
 def page(browser) -> Iterator[object]:
     """A phone-sized page in a fresh context (empty localStorage: a new merchant)."""
-    context = browser.new_context(viewport=PHONE, locale="zh-CN", device_scale_factor=2)
+    context = browser.new_context(
+        viewport=PHONE, locale="zh-CN", timezone_id="Asia/Shanghai", device_scale_factor=2
+    )
     context.set_default_timeout(30_000)
     new_page = context.new_page()
     problems: list[str] = []  # page errors, console errors (CSP too) and dialogs

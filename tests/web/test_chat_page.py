@@ -271,3 +271,12 @@ def test_rasa_down_is_said_plainly(page: Page, web_without_rasa) -> None:
     page.locator("#input").fill("你好")
     page.locator("#input").press("Enter")
     expect(page.locator(".row-user.pending")).to_have_count(1)  # kept for later, not lost
+
+
+def test_links_are_links(page: Page, running_bot) -> None:
+    open_chat(page, running_bot.web_url)
+    say(page, "帮助页面 https://www.example.com/help?a=1 打不开")
+    link = page.locator('#messages a[href="https://www.example.com/help?a=1"]')
+    expect(link).to_have_text("https://www.example.com/help?a=1")
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    assert link.get_attribute("target") == "_blank"

@@ -1,7 +1,8 @@
 // DOM for the conversation. Every text goes in through textContent or text nodes:
 // nothing from the bot or the user is ever parsed as HTML.
 
-const LINK = /https?:\/\/[^\s<>"'，。；、！？）)]+/g;
+// Links, and ticket numbers (kept on one line: "UB-" alone at a line end is confusing).
+const TOKEN = /https?:\/\/[^\s<>"'，。；、！？）)]+|UB-\d{8}-\d{4}/g;
 
 const pad = (n) => String(n).padStart(2, "0");
 
@@ -19,16 +20,21 @@ function el(tag, className, text) {
   return node;
 }
 
-// Text with http(s) links turned into <a> elements; everything else stays a text node.
+// Text with http(s) links turned into <a> elements and ticket numbers into a span;
+// everything else stays a text node.
 export function richText(parent, text) {
   let last = 0;
-  for (const match of text.matchAll(LINK)) {
+  for (const match of text.matchAll(TOKEN)) {
     parent.append(document.createTextNode(text.slice(last, match.index)));
-    const a = el("a", "", match[0]);
-    a.href = match[0];
-    a.target = "_blank";
-    a.rel = "noopener noreferrer";
-    parent.append(a);
+    if (match[0].startsWith("UB-")) {
+      parent.append(el("span", "ticket", match[0]));
+    } else {
+      const a = el("a", "", match[0]);
+      a.href = match[0];
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      parent.append(a);
+    }
     last = match.index + match[0].length;
   }
   parent.append(document.createTextNode(text.slice(last)));
