@@ -176,7 +176,8 @@ def nlu_markdown(
     best_pipeline = max(results, key=lambda r: (round(r.holdout.accuracy, 3),
                                                 -r.parse_ms_mean))
     lines += ["", "### Chosen pipeline", "",
-              f"By hold-out accuracy (ties to the cheaper parse) the best is **{best_pipeline.name}**"
+              "By hold-out accuracy (ties to the cheaper parse) the best is "
+              f"**{best_pipeline.name}**"
               f" ({_pct(best_pipeline.holdout.accuracy)}, {best_pipeline.parse_ms_mean:.1f} ms "
               "per message). `config.yml` uses "
               + ("this pipeline." if best_pipeline is ours else
@@ -314,14 +315,16 @@ def benchmarks_markdown(
                   "10 turns of its own greet/mood/bot-challenge phrases; in-memory tracker store "
                   "and no action server, as `rasa init` configures it.", "",
                   *_latency_rows(serving.load), "", f"![latency]({rel}/latency.png)", "",
-                  "## Throughput", "", *_throughput_rows(
-                      {k: v for k, v in serving.load.items() if k[1] > 1}, "reference")
-                  if any(k[0] == "reference" for k in serving.load) else
-                  "Reference not measured (quick run).", ""]
+                  "## Throughput", ""]
+        if any(k[0] == "reference" for k in serving.load):
+            lines += _throughput_rows(
+                {k: v for k, v in serving.load.items() if k[1] > 1}, "reference")
+        else:
+            lines.append("Reference not measured (quick run).")
+        lines.append("")
         if serving.workers:
             lines += ["### Rasa Sanic workers (both with the Redis lock store)", "",
                       *_throughput_rows(serving.workers, "1 worker"), "",
-                      *_latency_rows(serving.workers)[:0],
                       "Memory after load: " + ", ".join(
                           f"{k} {v:.0f} MiB" for k, v in serving.workers_memory_mb.items()), ""]
         lines += [f"![throughput]({rel}/throughput.png)", "",

@@ -154,6 +154,8 @@ def run_serving(
     try:
         if settings.workers:
             _workers(settings, work, model, ours, result)
+    except (RuntimeError, TimeoutError, OSError) as error:
+        result.notes.append(f"Sanic workers not measured: {error}")
     finally:
         ours.actions.stop()
     return result

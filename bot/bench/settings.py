@@ -57,14 +57,14 @@ class Settings:
     concurrency: tuple[int, ...] = (1, 10, 50)
     worker_concurrency: tuple[int, ...] = (10, 50)
     seconds_per_run: dict[int, float] = field(
-        default_factory=lambda: {1: 25.0, 10: 25.0, 50: 35.0}
+        default_factory=lambda: {1: 20.0, 10: 20.0, 50: 30.0}
     )
     rounds: int = 2
-    startup_repeats: int = 3
+    startup_repeats: int = 2
     reference: bool = True
     training: bool = True
     workers: bool = True
-    profile_seconds: float = 20.0
+    profile_seconds: float = 15.0
 
     @property
     def plots_dir(self) -> Path:

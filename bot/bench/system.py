@@ -7,6 +7,7 @@ set of the process plus all its children. Profiles are py-spy samples (raw colla
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -91,10 +92,8 @@ class Server:
             return float("nan")
         total = 0
         for proc in procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 total += proc.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
         return total / 2**20
 
     def stop(self, grace: float = 20.0) -> None:

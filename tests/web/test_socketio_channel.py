@@ -1,58 +1,112 @@
-"""Rasa's socket.io channel as the page uses it (bot.web.chat.channel), without a browser."""
+"""Rasa's socket.io channel as the page uses it (bot.web.chat.channel), without a browser.
+
+A minimal socket.io client over ``websockets`` (the venv's aiohttp is too old for
+python-socketio's own client), run in its own thread's event loop: Playwright's sync
+API keeps a loop running in the main thread while the browser tests' fixture is alive.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import requests
-import socketio
+import websockets
 
 pytestmark = pytest.mark.server
 
 
-async def connect(url: str, session_id: str | None = None) -> tuple[socketio.AsyncClient, str]:
-    """A client in the room of ``session_id`` (or of a new session); returns its id."""
-    client = socketio.AsyncClient(reconnection=False)
-    confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
-    client.on("session_confirm", lambda sid: confirmed.set_result(sid))
-    client.replies = []
-    client.on("bot_uttered", client.replies.append)
-    await client.connect(url, transports=["websocket"], socketio_path="/socket.io")
-    await client.emit("session_request", {"session_id": session_id})
-    return client, await asyncio.wait_for(confirmed, 10)
+class Client:
+    """socket.io (protocol 5) over a websocket: events, acks, pings."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.ids = itertools.count()
+        self.replies: list[dict] = []
+        self.confirmed: str | None = None
+
+    @classmethod
+    async def connect(cls, http_url: str) -> Client:
+        url = http_url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        client = cls(await websockets.connect(url))
+        assert (await client.ws.recv()).startswith("0")  # engine.io open
+        await client.ws.send("40")
+        assert (await client.ws.recv()).startswith("40")  # socket.io connect
+        return client
+
+    async def next_packet(self) -> tuple[str, Any]:
+        """The next ack ("43<id>", data) or confirm; bot messages are collected."""
+        while True:
+            frame = await asyncio.wait_for(self.ws.recv(), 30)
+            if frame == "2":
+                await self.ws.send("3")
+            elif frame.startswith("42"):
+                name, *args = json.loads(frame[2:])
+                if name == "bot_uttered":
+                    self.replies.append(args[0])
+                elif name == "session_confirm":
+                    return "confirm", args[0]
+            elif frame.startswith("43"):
+                ack_id, _, data = frame[2:].partition("[")
+                return f"43{ack_id}", json.loads("[" + data)
+
+    async def session(self, session_id: str | None) -> str:
+        await self.ws.send("42" + json.dumps(["session_request", {"session_id": session_id}]))
+        kind, value = await self.next_packet()
+        assert kind == "confirm"
+        return value
+
+    async def call(self, event: str, data: dict) -> list:
+        ack_id = next(self.ids)
+        await self.ws.send(f"42{ack_id}" + json.dumps([event, data], ensure_ascii=False))
+        kind, value = await self.next_packet()
+        assert kind == f"43{ack_id}"
+        return value
 
 
-async def test_through_the_web_app_replies_reach_the_room_and_duplicates_are_not_handled(
+def run(coroutine: Any) -> Any:
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def user_texts(bot, session: str) -> list[str]:
+    tracker = requests.get(f"{bot.rasa_url}/conversations/{session}/tracker", timeout=10).json()
+    return [e["text"] for e in tracker["events"] if e["event"] == "user"]
+
+
+def test_through_the_web_app_replies_reach_the_room_and_duplicates_are_not_handled(
     running_bot,
 ) -> None:
-    client, session = await connect(running_bot.web_url)  # via the /socket.io/ proxy
-    try:
+    async def scenario() -> str:
+        client = await Client.connect(running_bot.web_url)  # via the /socket.io/ proxy
+        session = await client.session(None)
         message = {"message": "谢谢", "session_id": session,
                    "metadata": {"client_id": "c0ffee01", "display": "谢谢"}}
-        first = await client.call("user_uttered", message, timeout=30)
-        assert first is None
+        assert await client.call("user_uttered", message) == []
         assert any("不客气" in r.get("text", "") for r in client.replies)
         replies = len(client.replies)
-        again = await client.call("user_uttered", message, timeout=30)
-        assert again == {"duplicate": True}
+        assert await client.call("user_uttered", message) == [{"duplicate": True}]
         assert len(client.replies) == replies  # not handled twice
-    finally:
-        await client.disconnect()
-    tracker = requests.get(
-        f"{running_bot.rasa_url}/conversations/{session}/tracker", timeout=10
-    ).json()
-    assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == ["谢谢"]
+        await client.ws.close()
+        return session
+
+    session = run(scenario())
+    assert user_texts(running_bot, session) == ["谢谢"]
 
 
-async def test_a_session_id_rasa_did_not_hand_out_is_replaced(running_bot) -> None:
-    client, session = await connect(running_bot.rasa_url, "o6_bmjrPTlm6_2sgVt7hMZOPfL2M")
-    try:
-        assert session != "o6_bmjrPTlm6_2sgVt7hMZOPfL2M" and len(session) == 32
-        ignored = await client.call(
-            "user_uttered", {"message": "你好", "session_id": "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"},
-            timeout=30,
-        )
-        assert ignored is None and client.replies == []
-    finally:
-        await client.disconnect()
+def test_a_session_id_rasa_did_not_hand_out_is_replaced(running_bot) -> None:
+    openid = "o6_bmjrPTlm6_2sgVt7hMZOPfL2M"  # e.g. a WeChat user's conversation
+
+    async def scenario() -> None:
+        client = await Client.connect(running_bot.rasa_url)
+        session = await client.session(openid)
+        assert session != openid and len(session) == 32
+        ignored = await client.call("user_uttered", {"message": "你好", "session_id": openid})
+        assert ignored == [] and client.replies == []
+        await client.ws.close()
+
+    run(scenario())

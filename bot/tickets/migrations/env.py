@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from bot.db import make_engine
 from bot.tickets.models import Base
+from bot.web.console import audit  # noqa: F401  (registers console_audit on Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata

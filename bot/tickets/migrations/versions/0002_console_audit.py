@@ -10,10 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-# The model lives with the console; importing it registers the table on the ticket
-# models' metadata so that ``alembic check`` (env.py's target_metadata) compares it.
-import bot.web.console.audit  # noqa: F401
-
 revision = "0002"
 down_revision = "0001"
 branch_labels = None

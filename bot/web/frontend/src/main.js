@@ -7,6 +7,7 @@ const SESSION_KEY = "jiebang.chat.session";
 const OUTBOX_KEY = "jiebang.chat.outbox";
 const SESSION_ID = /^[0-9a-f]{32}$/;
 const GREETING = "/greet";
+const ACK_TIMEOUT = 60000; // Rasa acks once it has handled the message and replied
 
 // Relative to the page, so the chat also works under a path prefix behind a proxy.
 const base = new URL(".", window.location.href);
@@ -71,16 +72,26 @@ function send(text, display = "", hidden = false) {
 }
 
 function flush() {
-  if (!ready || inflight || !outbox.length) return;
+  if (!ready || !socket.connected || inflight || !outbox.length) return;
   const item = outbox[0];
   inflight = item.id;
   view.setTyping(true);
   const metadata = { client_id: item.id };
   if (item.display) metadata.display = item.display;
   if (item.hidden) metadata.hidden = true;
-  socket.emit("user_uttered", { message: item.text, session_id: sessionId, metadata }, (ack) =>
-    delivered(item.id, ack),
-  );
+  const data = { message: item.text, session_id: sessionId, metadata };
+  socket.timeout(ACK_TIMEOUT).emit("user_uttered", data, (error, ack) => {
+    if (inflight !== item.id) return;
+    if (!error) {
+      delivered(item.id, ack);
+      return;
+    }
+    // No ack: the connection dropped (re-sent after the reconnect) or Rasa is stuck.
+    // Sending again is safe: Rasa's channel does not handle a client_id twice.
+    inflight = null;
+    unsure = true;
+    setTimeout(flush, 1000);
+  });
 }
 
 async function delivered(id, ack) {

@@ -1,0 +1,150 @@
+"""`python -m bot.bench [--quick] [--out DIR]`: run every phase and write the reports."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+from bot.paths import ROOT
+
+
+def _quiet() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    os.environ.setdefault("LOG_LEVEL", "ERROR")
+    warnings.filterwarnings("ignore")
+    logging.basicConfig(level=logging.ERROR)
+    for name in ("rasa", "tensorflow", "absl", "jieba", "matplotlib", "asyncio"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.ERROR)
+
+
+def _header(quick: bool) -> list[str]:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip() or "unknown"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return [f"Run {datetime.datetime.now():%Y-%m-%d %H:%M} on commit `{commit}`, "
+            f"{os.cpu_count()} CPUs (load average at the end: {load}); "
+            f"`python -m bot.bench{' --quick' if quick else ''}`."]
+
+
+def _configured_threshold() -> float:
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config.yml").read_text(encoding="utf-8"))
+    for component in config.get("pipeline") or []:
+        if component.get("name") == "FallbackClassifier":
+            return float(component.get("threshold", 0.3))
+    return 0.3
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes, ours only, to a temporary folder")
+    parser.add_argument("--out", type=Path,
+                        help="folder for benchmarks.md, nlu.md, bench/*.png "
+                             "(default: docs/, or a temporary folder with --quick)")
+    args = parser.parse_args(argv)
+    os.chdir(ROOT)  # the configs name data/dictionaries relative to the project
+    work = Path(tempfile.mkdtemp(prefix="bench-"))
+    os.environ["RASA_CACHE_DIRECTORY"] = str(work / "nlu-cache")
+    _quiet()
+
+    from bot.bench import plots, report
+    from bot.bench.nlu_quality import evaluate_entities, evaluate_pipelines, most_confused
+    from bot.bench.serving import run_serving
+    from bot.bench.settings import BLIND, MODEL, full_settings, quick_settings
+    from bot.bench.training import create_reference, retrain_reference, train_ours
+
+    out = args.out or (Path(tempfile.mkdtemp(prefix="bench-out-")) if args.quick
+                       else ROOT / "docs")
+    settings = (quick_settings if args.quick else full_settings)(out.resolve())
+    settings.plots_dir.mkdir(parents=True, exist_ok=True)
+    if not MODEL.exists():
+        print(f"no trained model at {MODEL}: run `make train` first", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    print(f"bench: work folder {work}, reports to {settings.out_dir}", flush=True)
+
+    nlu = evaluate_pipelines(settings)
+    entities = evaluate_entities()
+    training = {}
+    reference = None
+    if settings.training:
+        print("training ours from an empty cache (and again after one response change)…",
+              flush=True)
+        training["ours"] = train_ours(work)
+    if settings.reference:
+        print("rasa init --no-prompt (the reference bot)…", flush=True)
+        reference, ref_seconds = create_reference(work)
+        if settings.training:
+            training["reference"] = retrain_reference(reference, ref_seconds, work)
+    serving = run_serving(settings, work, MODEL, reference)
+
+    threshold = _configured_threshold()
+    labels, matrix = most_confused(nlu[0].holdout_predictions)
+    if labels:
+        plots.confusion(labels, matrix, settings.plots_dir / "confusion.png")
+    plots.threshold(nlu[0].sweep, threshold, settings.plots_dir / "threshold.png")
+    plots.latency(serving.load, settings.plots_dir / "latency.png")
+    plots.throughput({"ours vs reference": serving.load,
+                      "Sanic workers (ours)": serving.workers},
+                     settings.plots_dir / "throughput.png")
+    header = _header(settings.quick)
+    rows = report.targets(nlu, entities, serving, training)
+    report.write(settings.out_dir / "nlu.md", report.nlu_markdown(
+        nlu, entities, header, threshold, BLIND.exists(), settings.plots_dir, settings.out_dir))
+    report.write(settings.out_dir / "benchmarks.md", report.benchmarks_markdown(
+        rows, serving, training, header, settings.plots_dir, settings.out_dir, settings.quick))
+    _dump(work / "results.json", nlu, serving, training, rows)
+
+    print("\n" + report.summary_text(rows))
+    best = nlu[0].best
+    if best:
+        print(f"\nfallback threshold: best {best.threshold:.2f} → accuracy "
+              f"{100 * best.accuracy:.1f}% (config.yml {threshold})")
+    print(f"\nwrote {settings.out_dir / 'benchmarks.md'}, {settings.out_dir / 'nlu.md'}, "
+          f"{settings.plots_dir}/*.png; raw results {work / 'results.json'} "
+          f"({time.perf_counter() - started:.0f} s)")
+    return 0
+
+
+def _dump(path: Path, nlu: list, serving: object, training: dict, rows: list) -> None:
+    def default(value: object) -> object:
+        return repr(value)
+
+    data = {
+        "nlu": [{k: v for k, v in asdict(r).items() if k != "holdout_predictions"}
+                for r in nlu],
+        "serving": {
+            "startup": serving.startup,  # type: ignore[attr-defined]
+            "memory_mb": serving.memory_mb,  # type: ignore[attr-defined]
+            "load": {f"{b}@{c}": {"p50": r.p(50), "p95": r.p(95), "p99": r.p(99),
+                                  "turns": r.turns, "throughput": r.throughput,
+                                  "errors": r.errors, "tickets": r.tickets}
+                     for (b, c), r in {**serving.load,  # type: ignore[attr-defined]
+                                       **serving.workers}.items()},  # type: ignore[attr-defined]
+        },
+        "training": {k: asdict(v) for k, v in training.items()},
+        "targets": [{**asdict(r), "status": r.status} for r in rows],
+    }
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1, default=default),
+                    encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

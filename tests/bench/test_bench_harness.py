@@ -1,0 +1,32 @@
+"""`python -m bot.bench --quick` runs end to end and writes its reports (no timing checks)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bot.paths import ROOT
+
+pytestmark = pytest.mark.server
+
+
+def test_quick_bench_writes_its_reports(tmp_path):
+    if not (ROOT / "models" / "bot.tar.gz").exists():
+        pytest.fail("no trained model: run `make train`")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.bench", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    benchmarks = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
+    nlu = (tmp_path / "nlu.md").read_text(encoding="utf-8")
+    assert "## Targets" in benchmarks and "p95 turn latency" in benchmarks
+    assert "| 1 | ours |" in benchmarks  # conversations went through the REST webhook
+    assert "## Pipeline comparison" in nlu and "## Fallback threshold" in nlu
+    for png in ("threshold.png", "latency.png", "throughput.png"):
+        assert (tmp_path / "bench" / png).stat().st_size > 0
+    assert "fallback threshold" in run.stdout
