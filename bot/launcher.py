@@ -39,7 +39,8 @@ class Service:
 def default_env(actions_port: int = 5055) -> dict[str, str]:
     """The embedded default: SQLite under var/, no PostgreSQL or Redis needed."""
     env = dict(os.environ)
-    env.setdefault("ACTION_ENDPOINT_URL", f"http://127.0.0.1:{actions_port}/webhook")
+    # The embedded profile starts its own action server, so Rasa must call that one.
+    env["ACTION_ENDPOINT_URL"] = f"http://127.0.0.1:{actions_port}/webhook"
     env.setdefault("TRACKER_STORE_URL", f"sqlite:///{VAR / 'tracker.db'}")
     env.setdefault("DATABASE_URL", f"sqlite:///{VAR / 'tickets.db'}")
     env.setdefault("PYTHONPATH", str(ROOT))

@@ -154,7 +154,6 @@ def our_bot(
     )
     env = default_env(int(actions_port))
     env.update(base_env())
-    env["ACTION_ENDPOINT_URL"] = f"http://127.0.0.1:{actions_port}/webhook"
     env["TRACKER_STORE_URL"] = f"sqlite:///{work / f'{name}-tracker.db'}"
     env["DATABASE_URL"] = f"sqlite:///{work / 'tickets.db'}"
     env["PYTHONPATH"] = str(ROOT)
