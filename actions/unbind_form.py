@@ -9,6 +9,7 @@ bot stops asking and offers a person, keeping everything already collected.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -36,6 +37,8 @@ FIELD_TITLES = {
     "contact_phone": "联系手机号",
 }
 MAX_ATTEMPTS = 3
+_ALNUM = r"A-Za-z0-9\uff10-\uff19"
+_NUMBERS = re.compile(f"[{_ALNUM}][{_ALNUM} \\-]{{6,}}[{_ALNUM}]")  # numbers typed with a reason
 NOT_ANSWERS = {
     "greet", "goodbye", "thank", "bot_challenge", "human_handoff", "request_unbind",
     "check_status", "cancel_ticket", "stop", "share_secret", "out_of_scope", "affirm",
@@ -193,7 +196,18 @@ class ValidateUnbindForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         reason = classify_reason(str(value or ""))
-        return {"unbind_reason": reason.category, "reason_detail": reason.detail}
+        return {"unbind_reason": reason.category, "reason_detail": reason_detail(reason.detail)}
+
+
+def reason_detail(detail: str | None) -> str | None:
+    """The merchant's own words about the reason, without numbers typed alongside."""
+    if not detail:
+        return None
+    words = _NUMBERS.sub(" ", detail)
+    for cue in ("商户号", "商户编号", "序列号", "手机号", "手机", "电话"):
+        words = words.replace(cue, " ")
+    words = re.sub(r"[\s,，。、:：;；]+", "，", words).strip("，")
+    return words or None
 
 
 def summary_text(tracker: Tracker) -> str:
