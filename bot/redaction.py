@@ -28,7 +28,7 @@ _CUE_RE = re.compile(
     "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in _CUE_KINDS), re.IGNORECASE
 )
 # What may stand between the cue and the secret: 是/为/: and a few filler words.
-_GAP_RE = re.compile(r"[\s:：=是为號号码了的就都一下我发给你]{0,6}")
+_GAP_RE = re.compile(r"(?:[\s:：=是为號号码了的就都一下我发给你]|is\b|was\b){0,6}", re.IGNORECASE)
 _VALUE_RE = re.compile(r"[A-Za-z0-9!@#$%^&*._+\-]{3,32}")
 # A code or PIN may come a few words after its cue ("验证码收到了是 552301").
 _LOOSE_CODE_RE = re.compile(r"[^0-9A-Za-z]{0,10}?(?<!\d)(\d{4,8})(?![\dA-Za-z])")

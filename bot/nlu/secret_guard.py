@@ -11,46 +11,25 @@ a serial is an answer, not a password).
 
 from __future__ import annotations
 
-from typing import Any
-
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.classifiers.classifier import IntentClassifier
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
-from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.stateless import StatelessComponent
 from bot.redaction import mentions_secret, redact
 
 SECRET_KINDS = "secret_kinds"
 SECRET_INTENT = "share_secret"
 
 
-class _Stateless(GraphComponent):
-    """A component with no configuration and nothing to train."""
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> _Stateless:
-        return cls()
-
-
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False
 )
-class SecretGuard(_Stateless):
+class SecretGuard(StatelessComponent):
     """Masks secrets in the text before tokenisation."""
 
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        self.process(training_data.training_examples)
-        return training_data
+    preprocesses_training_data = True
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
@@ -64,7 +43,7 @@ class SecretGuard(_Stateless):
 @DefaultV1Recipe.register(
     [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False
 )
-class SecretIntent(_Stateless, IntentClassifier):
+class SecretIntent(StatelessComponent, IntentClassifier):
     """Sets the ``share_secret`` intent when ``SecretGuard`` hid something."""
 
     def process(self, messages: list[Message]) -> list[Message]:

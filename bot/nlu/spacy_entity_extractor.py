@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
@@ -27,16 +27,15 @@ from rasa.shared.nlu.constants import (
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.nlu.entities import extract_entities, get_nlp
+from bot.nlu.stateless import StatelessComponent
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
-class SpacyEntityExtractor(GraphComponent, EntityExtractorMixin):
-    """Extracts merchant_id, serial_number, phone and ticket_no with spaCy rules."""
+class SpacyEntityExtractor(StatelessComponent, EntityExtractorMixin):
+    """Extracts merchant_id, serial_number, phone and ticket_no with spaCy rules.
 
-    @staticmethod
-    def get_default_config() -> dict[str, Any]:
-        """No options: the patterns live in data/entities/patterns.jsonl."""
-        return {}
+    No options: the patterns live in data/entities/patterns.jsonl.
+    """
 
     @staticmethod
     def required_packages() -> list[str]:
@@ -53,11 +52,7 @@ class SpacyEntityExtractor(GraphComponent, EntityExtractorMixin):
     ) -> SpacyEntityExtractor:
         """Create the component and build the (cached) spaCy pipeline eagerly."""
         get_nlp()
-        return cls(config)
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        """Store the config."""
-        self._config = {**self.get_default_config(), **config}
+        return cls()
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Append the extracted entities to each message's ``entities``."""
