@@ -22,17 +22,21 @@ export TRACKER_STORE_URL ?= sqlite:///$(CURDIR)/var/tracker.db
 export DATABASE_URL ?= sqlite:///$(CURDIR)/var/tickets.db
 export ACTION_ENDPOINT_URL ?= http://127.0.0.1:5055/webhook
 
-.PHONY: help run test venv train migrate lint validate pytest conversations lock clean
+FRONTEND := bot/web/frontend
+CHAT_JS := bot/web/chat/static/main.js
+
+.PHONY: help run test venv train migrate frontend system-deps lint validate pytest \
+        conversations lock clean
 
 help:
 	@echo "make run    set up, train if needed, start the bot (Ctrl-C stops it)"
 	@echo "make test   set up, train if needed, run every test"
 	@echo "make lock   re-resolve requirements/lock.txt from requirements/requirements.in"
 
-run: venv train migrate
+run: venv train migrate frontend
 	$(PY) -m bot.launcher
 
-test: venv train migrate lint validate pytest conversations
+test: venv train migrate frontend system-deps lint validate pytest conversations
 
 # --- set-up ---------------------------------------------------------------------
 venv: $(VENV)/.installed
@@ -54,6 +58,23 @@ $(MODEL): $(TRAINING_INPUTS) | venv
 	mkdir -p models
 	$(RASA) train --data $(TRAINING_DATA) --fixed-model-name bot --out models --quiet
 	touch $@
+
+# The chat page is built from npm packages (package-lock.json); no CDN at run time.
+frontend: $(CHAT_JS)
+
+$(FRONTEND)/node_modules/.installed: $(FRONTEND)/package-lock.json
+	cd $(FRONTEND) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+$(CHAT_JS): $(FRONTEND)/node_modules/.installed $(FRONTEND)/package.json \
+            $(shell find $(FRONTEND)/src -type f 2>/dev/null)
+	cd $(FRONTEND) && npm run build
+
+# Browser tests drive Debian's chromium; a CJK font keeps Chinese readable in screenshots.
+system-deps:
+	@command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi wqy || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq chromium fonts-wqy-microhei; }
 
 migrate: | venv
 	mkdir -p var

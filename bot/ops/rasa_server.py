@@ -1,0 +1,36 @@
+"""``python -m bot.ops.rasa_server [rasa run options]``: one Rasa replica of the profile.
+
+The HTTP API is on only behind ``--auth-token``, and the token is read from
+``RASA_AUTH_TOKEN`` here instead of the command line, so it never shows in ``ps``.
+The logging configuration is validated first: Rasa ignores a broken one silently.
+"""
+
+from __future__ import annotations
+
+import logging.config
+import os
+import sys
+from collections.abc import Sequence
+
+import yaml
+
+from bot.ops.settings import MIN_TOKEN_CHARS
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    token = os.environ.get("RASA_AUTH_TOKEN", "").strip()
+    if len(token) < MIN_TOKEN_CHARS:
+        sys.exit(f"RASA_AUTH_TOKEN must be set (at least {MIN_TOKEN_CHARS} characters)")
+    if "--logging-config-file" in args:
+        path = args[args.index("--logging-config-file") + 1]
+        with open(path, encoding="utf-8") as handle:
+            logging.config.dictConfig(yaml.safe_load(handle))
+    from rasa.__main__ import main as rasa_main
+
+    sys.argv = ["rasa", "run", "--enable-api", *args, "--auth-token", token]
+    rasa_main()
+
+
+if __name__ == "__main__":
+    main()
