@@ -22,10 +22,12 @@ from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.engine import make_url
 
+from bot.logmask import install as mask_logs
 from bot.redaction import redact_text
 
 DEFAULT_URL = "sqlite:///var/tracker.db"
 logger = logging.getLogger(__name__)
+mask_logs()  # Rasa loads this store from endpoints.yml: mask its log lines too
 _failure: ContextVar[Exception | None] = ContextVar("tracker_store_failure", default=None)
 
 

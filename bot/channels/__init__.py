@@ -1,5 +1,10 @@
-"""Rasa input channels for WeChat: the Official Account (``wechat``) and WeCom (``wecom``).
+"""Rasa input channels: REST, WeChat Official Account (``wechat``) and WeCom (``wecom``).
 
-Enable them in ``credentials.yml`` with ``bot.channels.wechat.WeChatInput`` and
-``bot.channels.wecom.WeComInput``; see ``docs/wechat.md``.
+Enable them in ``credentials.yml``; see ``docs/wechat.md``. Rasa imports this package
+when it loads the channels, so every log line of the Rasa process is masked from then
+on (``bot.logmask``).
 """
+
+from bot.logmask import install as _mask_logs
+
+_mask_logs()

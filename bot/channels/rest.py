@@ -3,7 +3,9 @@
 Rasa's own REST channel answers HTTP 200 with ``[]`` when processing fails, and logs
 the merchant's text when it does. This one answers 500 with an apology when processing
 raises or the conversation could not be stored, 503 when the bot produced no reply at
-all, 400 for a malformed request, and never logs message texts. Its name is still
+all, 400 for a malformed request, 429 (with a polite reply) when the sender is over
+the rate limit, and never logs message texts. What the merchant typed is screened and
+redacted first (``bot.channels.screening.admit``). Its name is still
 ``rest``: the URL stays ``/webhooks/rest/webhook``.
 """
 
@@ -19,7 +21,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.delivery import APOLOGY, process
-from bot.channels.screening import screen
+from bot.channels.screening import admit
+from bot.ratelimit import sender_limiter
 
 logger = logging.getLogger(__name__)
 MAX_SENDER_CHARS = 128
@@ -35,6 +38,9 @@ def _bad_request(reason: str) -> HTTPResponse:
 
 class RestInput(InputChannel):
     """``POST /webhooks/rest/webhook`` with ``{"sender": ..., "message": ...}``."""
+
+    def __init__(self) -> None:
+        self.limiter = sender_limiter()
 
     @classmethod
     def name(cls) -> str:
@@ -60,9 +66,9 @@ class RestInput(InputChannel):
             sender = body.get("sender")
             if not isinstance(sender, str) or not 0 < len(sender) <= MAX_SENDER_CHARS:
                 return _bad_request(f"sender 应为 1–{MAX_SENDER_CHARS} 个字符的字符串")
-            screened = screen(body.get("message"))
+            screened = await admit(self.limiter, self.name(), sender, body.get("message"))
             if screened.reply:
-                return _reply(sender, screened.reply)
+                return _reply(sender, screened.reply, status=429 if screened.limited else 200)
             collector = CollectingOutputChannel()
             message = UserMessage(
                 screened.text, collector, sender, input_channel=self.name(),

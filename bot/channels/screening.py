@@ -2,6 +2,11 @@
 
 Control characters and invisible direction marks are removed; an empty message or
 one longer than ``MAX_MESSAGE_CHARS`` gets a clear reply instead of being parsed.
+Secrets are replaced by ``bot.redaction.MASK`` here, before Rasa, the action server or
+any log sees the text; NLU still recognises the mask and the bot warns the merchant.
+
+:func:`admit` is what every channel calls: the per-sender rate limit, then
+:func:`screen`.
 """
 
 from __future__ import annotations
@@ -10,6 +15,9 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
+
+from bot.ratelimit import SENDER_REPLY, RateLimiter, sender_allowed
+from bot.redaction import redact_text
 
 MAX_MESSAGE_CHARS = int(os.environ.get("MAX_MESSAGE_CHARS", "1000"))
 EMPTY_REPLY = "您好像没有输入内容，请直接告诉我您的问题。"
@@ -24,6 +32,7 @@ class Screened:
 
     text: str
     reply: str | None = None
+    limited: bool = False
 
 
 def clean(text: str) -> str:
@@ -45,4 +54,19 @@ def screen(text: object, limit: int = MAX_MESSAGE_CHARS) -> Screened:
         return Screened("", EMPTY_REPLY)
     if len(cleaned) > limit:
         return Screened("", TOO_LONG_REPLY.format(limit=limit))
-    return Screened(cleaned)
+    return Screened(redact_text(cleaned))
+
+
+async def admit(
+    limiter: RateLimiter, channel: str, sender: str, text: object, typed: bool = True
+) -> Screened:
+    """Count the message against the sender's rate limit, then :func:`screen` it.
+
+    ``typed=False`` is for texts the channel made itself (a menu click's payload): they
+    are rate limited but passed on unchanged.
+    """
+    if not await sender_allowed(limiter, channel, sender):
+        return Screened("", SENDER_REPLY, limited=True)
+    if not typed:
+        return Screened(text) if isinstance(text, str) else screen(text)
+    return screen(text)

@@ -5,6 +5,8 @@ is claimed in the dedup store so retries never reach Rasa twice; if the bot
 answers within ``reply_timeout`` seconds (4 s by default, under WeChat's 5 s) the
 answer is a passive XML reply, otherwise the request is acknowledged at once and
 the answer goes out through the platform's message API from a background task.
+Every turn is rate limited per sender and what the merchant typed is screened and
+redacted (``bot.channels.screening.admit``) before Rasa sees it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.screening import admit
 from bot.channels.wechat_api import ApiDelivery
 from bot.channels.wechat_dedup import ASYNC, PASSIVE, Deduplicator, Outcome
 from bot.channels.wechat_inbound import ERROR_REPLY, IGNORE, REPLY, classify, load_menu
@@ -34,6 +37,7 @@ from bot.channels.wechat_render import ChoiceMemory, render_messages
 from bot.channels.wechat_store import make_store
 from bot.channels.wechat_token import AccessTokenCache
 from bot.channels.wechat_xml import MAX_BODY_BYTES, XmlRejected, parse_xml
+from bot.ratelimit import sender_limiter
 
 logger = logging.getLogger(__name__)
 
@@ -181,6 +185,7 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
         )
         self._tasks: set[asyncio.Task] = set()
         self._session: aiohttp.ClientSession | None = None
+        self.limiter = sender_limiter()
 
     # -- hooks implemented by each platform ---------------------------------
 
@@ -319,7 +324,13 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
             if outcome is not None and outcome.mode == PASSIVE:
                 return self.passive(envelope, outcome.text)
             return self.no_reply()
-        text = inbound.text or ""
+        screened = await admit(
+            self.limiter, self.name(), sender, inbound.text or "", typed=inbound.typed
+        )
+        if screened.reply:
+            await self._dedup.publish(msg_id, Outcome(PASSIVE, screened.reply))
+            return self.passive(envelope, screened.reply)
+        text = screened.text
         if inbound.typed:
             text = await self._choices.resolve(sender, text) or text
         user_message = UserMessage(

@@ -26,6 +26,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         path = args[args.index("--logging-config-file") + 1]
         with open(path, encoding="utf-8") as handle:
             logging.config.dictConfig(yaml.safe_load(handle))
+        # Rasa installs coloredlogs on the root logger after applying the file
+        # (rasa/__main__.py); keep the JSON handlers instead.
+        import rasa.utils.io
+
+        rasa.utils.io.configure_colored_logging = lambda *_: None
+    # Rasa's own INFO/DEBUG lines can quote what a merchant typed: WARNING by default.
+    os.environ["LOG_LEVEL"] = os.environ.get("RASA_LOG_LEVEL", "WARNING")
     from rasa.__main__ import main as rasa_main
 
     sys.argv = ["rasa", "run", "--enable-api", *args, "--auth-token", token]

@@ -10,9 +10,9 @@ import pytest
 from console_support import AGENT, HEADERS, MERCHANT, PHONE, SECRET_TEXT, SENDER, TOKEN, Databases
 from sanic import Sanic
 
+from bot.audit import AuditLog
 from bot.redaction import MASK
 from bot.tickets import TicketService
-from bot.web.console.audit import AuditLog
 from bot.web.console.auth import agent_name, console_token, token_matches
 
 API_GETS = [

@@ -9,9 +9,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import bot.audit  # noqa: F401  (registers console_audit on Base.metadata)
 from bot.db import make_engine
 from bot.tickets.models import Base
-from bot.web.console import audit  # noqa: F401  (registers console_audit on Base.metadata)
 
 config = context.config
 target_metadata = Base.metadata

@@ -12,7 +12,10 @@ It also makes delivery exactly-once for the page: the page tags each message wit
 message whose id was already received is not handled again; its ack waits until the
 first copy has been fully handled and says ``{"duplicate": true}``, so the page then
 reloads the history (which holds the replies it missed while offline).
-Everything else is Rasa's channel.
+Like every channel it rate limits each sender and screens and redacts what was typed
+(``bot.channels.screening.admit``: an empty, oversized or too-frequent message gets a
+clear ``bot_uttered`` answer and never reaches Rasa), and reports a failed turn with an
+apology (``bot.channels.delivery.process``). Everything else is Rasa's channel.
 
 credentials.yml names it by module path: ``bot.web.chat.channel.SocketIOInput``.
 """
@@ -30,6 +33,9 @@ from rasa.core.channels.channel import UserMessage
 from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from sanic import Blueprint
 
+from bot.channels.delivery import APOLOGY, process
+from bot.channels.screening import admit
+from bot.ratelimit import sender_limiter
 from bot.web.chat import SESSION_ID
 
 logger = logging.getLogger(__name__)
@@ -46,9 +52,14 @@ class SocketIOInput(RasaSocketIOInput):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.received: OrderedDict[tuple[str, str], asyncio.Future] = OrderedDict()
+        self.limiter = sender_limiter()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        socketio_webhook = super().blueprint(on_new_message)
+        async def delivered(message: UserMessage) -> None:
+            if not await process(on_new_message, message):
+                await message.output_channel.send_text_message(message.sender_id, APOLOGY)
+
+        socketio_webhook = super().blueprint(delivered)
         sio = self.sio
         assert sio is not None  # set by super().blueprint()
 
@@ -76,7 +87,15 @@ class SocketIOInput(RasaSocketIOInput):
                 logger.warning("socket.io message without a valid session_id ignored")
                 return None
             metadata = data.get(self.metadata_key)
-            client_id = metadata.get("client_id") if isinstance(metadata, dict) else None
+            metadata = metadata if isinstance(metadata, dict) else {}
+            sender = str(session_id) if self.session_persistence else sid
+            screened = await admit(self.limiter, self.name(), sender, data.get("message"))
+            if screened.reply:
+                await sio.emit(self.bot_message_evt, {"text": screened.reply}, room=sid,
+                               namespace=self.namespace)
+                return None
+            data = {**data, "message": screened.text, self.metadata_key: metadata}
+            client_id = metadata.get("client_id")
             if not isinstance(client_id, str):
                 await handle_message(sid, data)
                 return None

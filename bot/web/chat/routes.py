@@ -23,6 +23,7 @@ import websockets
 from sanic import Blueprint, response
 from sanic.request import Request
 
+from bot.ratelimit import TOO_MANY, RateLimiter, client_ip
 from bot.web.chat import SESSION_ID
 
 CHAT_DIR = Path(__file__).resolve().parent
@@ -36,6 +37,7 @@ HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
 }
 
 
@@ -120,6 +122,13 @@ async def pump(source: Any, sink: Any) -> None:
 
 def chat_blueprint() -> Blueprint:
     bp = Blueprint("chat")
+    per_ip = RateLimiter.from_env("web_ip", "RATE_LIMIT_WEB_IP", 120)
+
+    async def over_limit(request: Request) -> response.HTTPResponse | None:
+        """429 once this IP opened too many chats / history reloads this minute."""
+        if await per_ip.hit(client_ip(request)):
+            return None
+        return response.json({"error": TOO_MANY}, status=429, headers={"Retry-After": "60"})
 
     @bp.get("/")
     async def page(request: Request) -> response.HTTPResponse:
@@ -156,6 +165,9 @@ def chat_blueprint() -> Blueprint:
     async def history(request: Request, session_id: str) -> response.HTTPResponse:
         if not SESSION_ID.match(session_id):
             return response.json({"error": "bad session id"}, status=400)
+        limited = await over_limit(request)
+        if limited:
+            return limited
         status, tracker = await rasa_get(
             f"{rasa_url(request)}/conversations/{session_id}/tracker", timeout=10
         )
@@ -181,6 +193,9 @@ def chat_blueprint() -> Blueprint:
         """
         if request.route is None or not request.route.name.endswith(".socketio_proxy"):
             return None
+        limited = await over_limit(request)
+        if limited:
+            return limited
         upstream_url = f"{websocket_url(rasa_url(request))}?{request.query_string}"
         try:
             request.ctx.upstream = await websockets.connect(

@@ -11,7 +11,7 @@ import functools
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,8 +22,10 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.audit import AuditLog
 from bot.fields import normalize_merchant_id, normalize_phone, normalize_ticket_no
 from bot.knowledge.guide import guide_text
+from bot.ratelimit import RateLimiter
 from bot.settings import Contacts
 from bot.tickets import (
     STEPS,
@@ -36,7 +38,6 @@ from bot.tickets import (
     TicketStoreUnavailable,
     TicketView,
 )
-from bot.web.console.audit import AuditLog
 from bot.web.console.conversations import (
     CHANNEL_LABELS,
     TranscriptReader,
@@ -65,6 +66,11 @@ class ConsoleContext:
     transcripts: TranscriptReader
     index: AnswerIndex
     contacts: Contacts
+    auth_failures: RateLimiter = field(
+        default_factory=lambda: RateLimiter.from_env(
+            "console_auth", "RATE_LIMIT_CONSOLE_AUTH", 10
+        )
+    )
 
     @functools.cached_property
     def spec(self) -> dict[str, Any]:

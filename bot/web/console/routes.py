@@ -1,7 +1,10 @@
 """The agent console blueprint: pages under ``/console``, JSON API under ``/api/``.
 
 Pages are static shells (no data); every ``/api/`` call needs the bearer token and the
-agent's name, and answers 401 with an empty body otherwise. All responses carry a strict
+agent's name, and answers 401 with an empty body otherwise. After
+``RATE_LIMIT_CONSOLE_AUTH`` wrong tokens in a minute an IP gets 429 for the rest of it.
+There is no cookie: a cross-site form or image cannot send the ``Authorization`` and
+``X-Agent`` headers, so state-changing calls cannot be forged (CSRF). All responses carry a strict
 CSP and the other security headers.
 """
 
@@ -14,10 +17,11 @@ from sanic.exceptions import MethodNotSupported
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.audit import AuditLog
+from bot.ratelimit import TOO_MANY, client_ip
 from bot.settings import Contacts
 from bot.tickets import TicketService
 from bot.web.console import api
-from bot.web.console.audit import AuditLog
 from bot.web.console.auth import AGENT_HEADER, agent_name, console_token, token_matches
 from bot.web.console.conversations import TranscriptReader, read_only_engine
 from bot.web.console.search import default_index
@@ -61,7 +65,11 @@ def console_blueprint(context: api.ConsoleContext | None = None) -> Blueprint:
         request.ctx.console = ctx
         if not request.path.startswith("/api/"):
             return None
+        ip = client_ip(request)
+        if await ctx.auth_failures.over(ip):
+            return api.error(429, TOO_MANY)
         if not token_matches(request.headers.get("authorization"), ctx.token):
+            await ctx.auth_failures.hit(ip)
             return unauthorized()
         if request.path == "/api/openapi.json":
             return None

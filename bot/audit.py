@@ -1,14 +1,15 @@
-"""Audit log of the agent console: who looked up or changed what, when, with what result.
+"""Audit log: who looked up, changed or exported what, when, with what result.
 
-The table lives in the ticket database, on the ticket models' metadata, so the ticket
-migrations (``0002_console_audit``) create it and ``alembic check`` covers it.
-Merchant numbers, phone numbers and secrets are masked before they are stored.
+Written by the agent console (one row per API call) and by ``python -m bot.privacy
+export``. The table (``console_audit``) lives in the ticket database, on the ticket
+models' metadata, so the ticket migrations (``0002_console_audit``) create it and
+``alembic check`` covers it. Merchant numbers, phone numbers and secrets are masked
+before they are stored.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -19,11 +20,9 @@ from sqlalchemy.orm import Mapped
 
 from bot.db import writer
 from bot.fields import mask_merchant_id, mask_phone
-from bot.redaction import redact_text
+from bot.logmask import mask_personal
 from bot.tickets.models import Base, UTCDateTime
 
-_MERCHANT_RUN = re.compile(r"(?<!\d)\d{15}(?!\d)")
-_PHONE_RUN = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _MASKERS = {"merchant": mask_merchant_id, "phone": mask_phone}
 
 
@@ -57,9 +56,7 @@ class AuditRow:
 
 def mask_text(text: str) -> str:
     """Hide secrets, merchant numbers and mobile numbers inside free text."""
-    text = redact_text(text)
-    text = _MERCHANT_RUN.sub(lambda m: mask_merchant_id(m.group()), text)
-    return _PHONE_RUN.sub(lambda m: mask_phone(m.group()), text)
+    return mask_personal(text)
 
 
 def mask_params(params: Mapping[str, str]) -> dict[str, str]:

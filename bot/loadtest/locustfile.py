@@ -1,0 +1,186 @@
+"""Simulated merchants for ``make loadtest`` (run by ``python -m bot.loadtest``).
+
+Each Locust user plays whole conversations, one after another, until the run's
+number of conversations (``LOADTEST_CONVERSATIONS``) has been started:
+
+- ``faq``     greeting, two guide questions, thanks;
+- ``form``    a complete unbind request with a merchant number unique to the run,
+              confirmed, then a status check (one ticket expected);
+- ``status``  a status check in a conversation without tickets;
+- ``wechat``  three signed WeChat callbacks; some are re-sent as WeChat does.
+
+Every turn carries ``metadata.turn_id``; it is stored with the user event, so the
+verification can tell which turns reached the tracker. A failed turn (5xx, timeout,
+``[]``) is retried like a merchant would (same turn id); every attempt is written
+to ``$LOADTEST_OUT/turns-<pid>.jsonl``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import re
+import time
+from pathlib import Path
+
+from locust import HttpUser, between, events, task
+from locust.exception import StopUser
+
+from bot.loadtest import wechat
+
+RUN = os.environ.get("LOADTEST_RUN_ID", "lt")
+OUT = Path(os.environ.get("LOADTEST_OUT", "var/loadtest"))
+TOTAL = int(os.environ.get("LOADTEST_CONVERSATIONS", "100"))
+MIX = {"faq": 4, "form": 3, "status": 1, "wechat": 2}
+RETRIES = 6
+TICKET_RE = re.compile(r"UB-\d{8}-\d{4,}")
+FAQ = ["解绑需要哪些资料", "解绑流程是怎样的", "POS机上怎么操作解绑", "解绑审核要多久",
+       "能在网上申请解绑吗", "解绑有什么注意事项", "解绑前需要准备什么", "为什么要解绑"]
+REASONS = ["更换设备", "业务调整", "设备故障"]
+
+_started = itertools.count()
+_msg_ids = itertools.count(int(time.time() * 1000) % 10**12 * 1000)
+_log = None
+
+
+def log(record: dict) -> None:
+    global _log
+    if _log is None:
+        OUT.mkdir(parents=True, exist_ok=True)
+        _log = (OUT / f"turns-{os.getpid()}.jsonl").open("a", encoding="utf-8", buffering=1)
+    _log.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+class Merchant(HttpUser):
+    wait_time = between(0.3, 1.0)
+
+    @task
+    def conversation(self) -> None:
+        number = next(_started)
+        if number >= TOTAL:
+            raise StopUser()
+        kind = random.choices(list(MIX), weights=list(MIX.values()))[0]
+        self.conv = f"{RUN}-{kind}-{number:04d}"
+        self.turn = 0
+        log({"event": "start", "conv": self.conv, "kind": kind, "t": time.time()})
+        getattr(self, f"play_{kind}")(number)
+        log({"event": "end", "conv": self.conv, "kind": kind, "t": time.time()})
+
+    # -- REST ------------------------------------------------------------------
+
+    def say(self, text: str) -> str | None:
+        """One turn, retried on any visible failure; the reply text or None."""
+        self.turn += 1
+        turn_id = f"{self.conv}#{self.turn}"
+        body = {"sender": self.conv, "message": text, "metadata": {"turn_id": turn_id}}
+        for attempt in range(1, RETRIES + 1):
+            started = time.time()
+            status, reply, error = 0, None, None
+            with self.client.post("/webhooks/rest/webhook", json=body, timeout=30,
+                                  name="rest turn", catch_response=True) as resp:
+                status = resp.status_code or 0
+                try:
+                    data = resp.json() if status else None
+                except ValueError:
+                    data = None
+                if status == 200 and isinstance(data, list) and data:
+                    reply = "\n".join(m.get("text") or "" for m in data)
+                    resp.success()
+                else:
+                    error = f"status {status}" if status else type(resp.error).__name__
+                    if status == 200:
+                        error = "empty 200"
+                    resp.failure(error)
+            log({"event": "turn", "conv": self.conv, "turn_id": turn_id, "attempt": attempt,
+                 "status": status, "ok": reply is not None, "error": error,
+                 "t": started, "latency": time.time() - started,
+                 "ticket": (TICKET_RE.search(reply or "") or [None])[0]})
+            if reply is not None:
+                self.wait()
+                return reply
+            time.sleep(min(0.5 * 2 ** (attempt - 1), 4.0))
+        return None
+
+    def play_faq(self, number: int) -> None:
+        self.say("你好")
+        for question in random.sample(FAQ, 2):
+            self.say(question)
+        self.say("谢谢")
+
+    def play_form(self, number: int) -> None:
+        merchant = f"8{abs(hash(RUN)) % 10**9:09d}{number:05d}"[:15]
+        log({"event": "form", "conv": self.conv, "merchant": merchant})
+        steps = ["我要解绑", merchant, f'/inform{{"unbind_reason":"{random.choice(REASONS)}"}}',
+                 f"SN{number:04d}A{random.randint(1000, 9999)}", f"138{number:08d}"[:11]]
+        for text in steps:
+            if self.say(text) is None:
+                return
+        reply = self.say("确认提交")
+        ticket = TICKET_RE.search(reply or "")
+        log({"event": "form_done", "conv": self.conv, "merchant": merchant,
+             "ticket": ticket.group() if ticket else None, "confirmed": reply is not None})
+        self.say("我的解绑进度怎么样")
+
+    def play_status(self, number: int) -> None:
+        self.say("查一下我的解绑进度")
+        self.say("谢谢")
+
+    # -- WeChat -------------------------------------------------------------------
+
+    def play_wechat(self, number: int) -> None:
+        openid = f"o{self.conv}"
+        for text in ("你好", random.choice(FAQ), "谢谢"):
+            msg_id = next(_msg_ids)
+            resend = random.random() < 0.3
+            answered = False
+            for attempt in range(1, 4 + int(resend)):
+                params, body = wechat.callback(openid, text, msg_id)
+                started = time.time()
+                with self.client.post("/webhooks/wechat/webhook", params=params, data=body,
+                                      timeout=5, name="wechat callback",
+                                      catch_response=True) as resp:
+                    status = resp.status_code or 0
+                    content = resp.text or "" if status else ""
+                    ok = status == 200 and bool(content)
+                    if ok:
+                        resp.success()
+                    else:
+                        resp.failure(f"status {status}")
+                log({"event": "wechat", "conv": openid, "msg_id": msg_id, "attempt": attempt,
+                     "status": status, "ok": ok, "passive": ok and content != "success",
+                     "t": started, "latency": time.time() - started})
+                answered = answered or ok
+                if ok and not (resend and attempt == 1):
+                    break
+                time.sleep(0.5 if ok else 1.0)
+            self.wait()
+
+
+@events.test_start.add_listener
+def _announce(environment, **kwargs) -> None:  # noqa: ANN001
+    log({"event": "locust_start", "t": time.time(), "total": TOTAL})
+
+
+@events.init.add_listener
+def _stop_when_done(environment, **kwargs) -> None:  # noqa: ANN001
+    """Quit once every conversation has been played (all users stopped)."""
+    import gevent
+
+    def watch() -> None:
+        while True:
+            gevent.sleep(1)
+            runner = environment.runner
+            if runner is None or next_number() < TOTAL:
+                continue
+            if runner.user_count == 0:
+                runner.quit()
+                return
+
+    gevent.spawn(watch)
+
+
+def next_number() -> int:
+    """How many conversations have been started (without starting one)."""
+    return int(repr(_started).split("(")[1].rstrip(")"))
