@@ -151,13 +151,24 @@ class Stack:
         self.stop()
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.launcher")
     parser.add_argument("--model", default="models")
     parser.add_argument("--interface", default="127.0.0.1")
+    parser.add_argument("--rasa-port", type=int, default=5005)
+    parser.add_argument("--actions-port", type=int, default=5055)
+    parser.add_argument("--web-port", type=int, default=8000)
     args = parser.parse_args(argv)
-    stack = Stack(embedded_services(args.model, interface=args.interface))
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    services = embedded_services(
+        args.model, rasa_port=args.rasa_port, actions_port=args.actions_port,
+        web_port=args.web_port, interface=args.interface,
+    )
+    stack = Stack(services, env=default_env(args.actions_port))
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         token = console_token()  # before the web app starts, so both read the same token
         print("starting the action server and Rasa (the first start takes a minute)…")
@@ -168,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"  {service.name:<8} {url}")
         source = TOKEN_ENV if os.environ.get(TOKEN_ENV, "").strip() else TOKEN_FILE
         print(f"  console token ({source}): {token}")
-        print("  try: curl -s -XPOST http://127.0.0.1:5005/webhooks/rest/webhook "
+        print(f"  try: curl -s -XPOST http://127.0.0.1:{args.rasa_port}/webhooks/rest/webhook "
               "-H 'Content-Type: application/json' -d '{\"sender\":\"me\",\"message\":\"你好\"}'")
         print("Press Ctrl-C to stop.\n", flush=True)
         while True:

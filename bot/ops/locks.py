@@ -15,6 +15,7 @@ protocol itself is unchanged. It is configured from ``REDIS_URL``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,10 +65,8 @@ class AtomicRedisLockStore(RedisLockStore):
         try:
             yield
         finally:
-            try:
+            with contextlib.suppress(Exception):  # expired: the next holder owns it now
                 lock.release()
-            except Exception:  # noqa: BLE001 - expired: the next holder owns it now
-                pass
 
     def issue_ticket(self, conversation_id: str, lock_lifetime: float = LOCK_LIFETIME) -> int:
         try:

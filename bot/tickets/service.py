@@ -23,6 +23,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session
 
 from bot.db import make_engine, writer
+from bot.fields import mask_merchant_id
+from bot.logmask import mask_personal
 from bot.tickets.models import (
     STEPS,
     OwnerCheckFailure,
@@ -417,6 +419,41 @@ class TicketService:
             _record(s, ticket, now, actor, note, None, "open", ticket.status)
             s.flush()
             return _view(ticket)
+
+    def anonymise_closed(self, before: datetime, actor: str = "privacy") -> int:
+        """Blank the personal fields of closed tickets last changed before ``before``.
+
+        Cancelled and completed tickets lose their contact phone, reason detail, serial
+        number and conversation id; the merchant number is kept masked
+        (``849581******001``) and notes are masked. Statuses and dates stay, for
+        statistics. Returns how many tickets were anonymised (already anonymised ones
+        are skipped, so running it again changes nothing).
+        """
+        actor = _text("actor", actor, 64)
+        with self._session(write=True) as s:
+            rows = s.execute(
+                select(Ticket)
+                .where(Ticket.status != TicketStatus.OPEN.value)
+                .where(Ticket.updated_at < before.astimezone(timezone.utc))
+                .where(~Ticket.merchant_id.contains("*"))
+                .with_for_update()
+            ).scalars().all()
+            for ticket in rows:
+                ticket.merchant_id = mask_merchant_id(ticket.merchant_id)
+                ticket.contact_phone = ticket.reason_detail = ""
+                ticket.serial_number = ticket.sender_id = ""
+                for step in ticket.steps:
+                    step.note = mask_personal(step.note)
+                for event in s.execute(
+                    select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
+                ).scalars():
+                    event.note = mask_personal(event.note)
+                _record(s, ticket, self._now(), actor, "个人信息已按保留期限清除", None,
+                        ticket.status, ticket.status)
+            count = len(rows)
+        if count:
+            log.info("anonymised %d closed ticket(s) older than %s", count, before.date())
+        return count
 
     def verify_owner(
         self, ticket_no: str, merchant_id: str, phone_last4: str, requester: str

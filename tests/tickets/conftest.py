@@ -20,7 +20,10 @@ from bot.db import make_engine
 from bot.tickets import TicketService
 from bot.tickets.migrate import upgrade
 
-TABLES = ("tickets", "ticket_steps", "ticket_events", "ticket_counters", "owner_check_failures")
+TABLES = (
+    "tickets", "ticket_steps", "ticket_events", "ticket_counters", "owner_check_failures",
+    "console_audit",
+)
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
