@@ -18,8 +18,24 @@ import pytest
 
 from bot.launcher import Stack, default_env, embedded_services
 from bot.paths import ROOT
+from tests.channels import wechat_support as wx
 
 MODEL = ROOT / "models" / "bot.tar.gz"
+# Test credentials for the WeChat channels of the running bot (tests/channels sign with
+# the same values). Their message API points at a closed port: replies go passively.
+WECHAT_TEST_ENV = {
+    "WECHAT_TOKEN": "jiebangTestToken2025",
+    "WECHAT_ENCODING_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    "WECHAT_APPID": "wx1234567890abcdef",
+    "WECHAT_APPSECRET": "app-secret-never-logged-0123456789",
+    "WECHAT_API_BASE": "http://127.0.0.1:9",
+    "WECOM_TOKEN": "jiebangTestToken2025",
+    "WECOM_ENCODING_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    "WECOM_CORP_ID": "ww0123456789abcdef",
+    "WECOM_SECRET": "corp-secret-never-logged-987654321",
+    "WECOM_AGENT_ID": "1000002",
+    "WECOM_API_BASE": "http://127.0.0.1:9",
+}
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -47,6 +63,7 @@ class RunningBot:
     tracker_db: Path
     tickets_url: str
     log_dir: Path
+    console_token: str = ""
 
     @property
     def rest_url(self) -> str:
@@ -64,6 +81,19 @@ def running_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot
     env["TRACKER_STORE_URL"] = f"sqlite:///{tmp / 'tracker.db'}"
     env["DATABASE_URL"] = f"sqlite:///{tmp / 'tickets.db'}"
     env["RASA_URL"] = f"http://127.0.0.1:{ports['rasa_port']}"
+    env.update(WECHAT_TEST_ENV)
+    # Every log line, Rasa's debug output included, is read back by tests/security.
+    env["LOG_LEVEL"] = "DEBUG"
+    env["CONSOLE_TOKEN"] = "running-bot-console-token-0123"
+    # WeChat and WeCom channels configured with test values (tests/channels/wechat_support);
+    # their message APIs point at a port where nothing listens.
+    fake_api = f"http://127.0.0.1:{free_port()}"
+    env.update(
+        WECHAT_TOKEN=wx.TOKEN, WECHAT_APPID=wx.APPID, WECHAT_APPSECRET=wx.APPSECRET,
+        WECHAT_ENCODING_AES_KEY=wx.AES_KEY, WECHAT_API_BASE=fake_api,
+        WECOM_TOKEN=wx.TOKEN, WECOM_ENCODING_AES_KEY=wx.AES_KEY, WECOM_CORP_ID=wx.CORP_ID,
+        WECOM_SECRET=wx.CORP_SECRET, WECOM_AGENT_ID=wx.AGENT_ID, WECOM_API_BASE=fake_api,
+    )
     subprocess.run(
         [sys.executable, "-m", "bot.tickets", "migrate"], env=env, cwd=ROOT, check=True,
         capture_output=True,
@@ -76,4 +106,5 @@ def running_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot
             tracker_db=tmp / "tracker.db",
             tickets_url=env["DATABASE_URL"],
             log_dir=tmp / "logs",
+            console_token=env["CONSOLE_TOKEN"],
         )

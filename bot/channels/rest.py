@@ -23,6 +23,7 @@ from sanic.response import HTTPResponse
 from bot.channels.delivery import APOLOGY, process
 from bot.channels.screening import admit
 from bot.ratelimit import sender_limiter
+from bot.stores import redact_value
 
 logger = logging.getLogger(__name__)
 MAX_SENDER_CHARS = 128
@@ -70,9 +71,10 @@ class RestInput(InputChannel):
             if screened.reply:
                 return _reply(sender, screened.reply, status=429 if screened.limited else 200)
             collector = CollectingOutputChannel()
+            metadata = body.get("metadata")
             message = UserMessage(
                 screened.text, collector, sender, input_channel=self.name(),
-                metadata=body.get("metadata") if isinstance(body.get("metadata"), dict) else None,
+                metadata=redact_value(metadata) if isinstance(metadata, dict) else None,
             )
             if not await process(on_new_message, message):
                 return _reply(sender, APOLOGY, status=500)

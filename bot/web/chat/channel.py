@@ -36,6 +36,7 @@ from sanic import Blueprint
 from bot.channels.delivery import APOLOGY, process
 from bot.channels.screening import admit
 from bot.ratelimit import sender_limiter
+from bot.stores import redact_value
 from bot.web.chat import SESSION_ID
 
 logger = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class SocketIOInput(RasaSocketIOInput):
                 logger.warning("socket.io message without a valid session_id ignored")
                 return None
             metadata = data.get(self.metadata_key)
-            metadata = metadata if isinstance(metadata, dict) else {}
+            metadata = redact_value(metadata) if isinstance(metadata, dict) else {}
             sender = str(session_id) if self.session_persistence else sid
             screened = await admit(self.limiter, self.name(), sender, data.get("message"))
             if screened.reply:
