@@ -29,6 +29,9 @@ from bot.redaction import redact_text
 _MERCHANT_RUN = re.compile(r"(?<![\d.])\d(?:[ \-]?\d){14}(?![\d])")
 _PHONE_RUN = re.compile(r"(?<![\d.])(?:\+?86[ \-]?)?1[3-9](?:[ \-]?\d){9}(?![\d])")
 _NON_DIGIT = re.compile(r"\D")
+# Rasa's structured log lines are JSON with non-ASCII escaped ("\u5bc6\u7801" for 密码):
+# unescape them so the cue words are seen (not control characters, not lone surrogates).
+_ESCAPED = re.compile(r"\\u([0-9a-fA-F]{4})")
 _FORMATTER = logging.Formatter()
 _installed = False
 
@@ -37,10 +40,17 @@ def _digits(text: str) -> str:
     return _NON_DIGIT.sub("", text)
 
 
+def _unescape(match: re.Match[str]) -> str:
+    code = int(match.group(1), 16)
+    return chr(code) if code >= 0x20 and not 0xD800 <= code <= 0xDFFF else match.group()
+
+
 def mask_personal(text: str) -> str:
     """``text`` with secrets hidden and merchant and mobile numbers masked."""
     if not text:
         return text
+    if "\\u" in text:
+        text = _ESCAPED.sub(_unescape, text)
     text = redact_text(text)
     text = _MERCHANT_RUN.sub(lambda m: mask_merchant_id(_digits(m.group())), text)
     return _PHONE_RUN.sub(lambda m: mask_phone(_digits(m.group())[-11:]), text)

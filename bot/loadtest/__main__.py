@@ -87,17 +87,24 @@ class FaultRun:
     inject: Callable[[], float]
     """Injects the fault and returns the moment it ended (epoch seconds)."""
     result: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
 
 
 def make_faults(profile: Profile, pg_restart: bool, slow_seconds: float) -> list[FaultRun]:
     s = profile.settings
 
+    restarted: dict[str, float] = {}
+
     def kill(name: str) -> Callable[[], float]:
         def run() -> float:
-            pid = profile.kill(name)
+            profile.kill(name)
             moment = time.time()
-            back = profile.wait_ready(300, names=[name])
-            return moment if back >= 0 and pid else moment
+
+            def wait_back() -> None:  # supervisord restarts it; the load goes on meanwhile
+                restarted[name] = round(profile.wait_ready(600, names=[name]), 1)
+
+            threading.Thread(target=wait_back, daemon=True).start()
+            return moment
         return run
 
     def postgres() -> float:
@@ -116,6 +123,7 @@ def make_faults(profile: Profile, pg_restart: bool, slow_seconds: float) -> list
             time.sleep(12)
         return time.time()
 
+    make_faults.restarted = restarted  # type: ignore[attr-defined]
     return [
         FaultRun("kill one Rasa replica (SIGKILL rasa-1)", kill("rasa-1")),
         FaultRun("kill one action server (SIGKILL actions-1)", kill("actions-1")),
@@ -218,9 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 time.sleep(args.fault_gap)
             locust.wait()
             duration = time.time() - t0
+            profile.wait_ready(600)
+            for fault in fault_runs:
+                for name, seconds in getattr(make_faults, "restarted", {}).items():
+                    if name in fault.name and "skipped" not in fault.result:
+                        fault.result["restarted_ready_after_s"] = seconds
             probe.stop.set()
             probe_thread.join(15)
-            profile.wait_ready(300)
             time.sleep(3)  # late WeChat API deliveries
             records = read_log(out)
             verdict = verify(records, run, settings.tracker_store_url, settings.database_url,
@@ -284,13 +296,15 @@ def markdown(r: dict) -> str:
     ]
     if r["faults"]:
         lines += ["| fault (during the load) | at | lasted | answers again after | "
-                  "probe failures |", "| --- | --- | --- | --- | --- |"]
+                  "probe failures | killed process ready again after |",
+                  "| --- | --- | --- | --- | --- | --- |"]
         for name, f in r["faults"].items():
             if "skipped" in f:
-                lines.append(f"| {name} | skipped: {f['skipped']} | | | |")
+                lines.append(f"| {name} | skipped: {f['skipped']} | | | | |")
                 continue
             lines.append(f"| {name} | {f['injected_at_s']} s | {f['fault_lasted_s']} s | "
-                         f"{f['answers_again_after_s']} s | {f['probe_failures']} |")
+                         f"{f['answers_again_after_s']} s | {f['probe_failures']} | "
+                         f"{f.get('restarted_ready_after_s', '–')} |")
         lines.append("")
     verdict = "all checks passed" if r["ok"] else "FAILED: " + "; ".join(r["problems"])
     lines += [f"Result: {verdict}.", ""]

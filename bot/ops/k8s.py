@@ -9,9 +9,9 @@ it uses ``kubernetes_validate.validate`` directly.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from functools import lru_cache
-import importlib.util
 from pathlib import Path
 from typing import Any
 

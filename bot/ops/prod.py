@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bot.launcher import PYTHON, Service, is_ready
 from bot.ops.databases import check_database, ensure_database
-from bot.ops.settings import ProdSettings, auth_token, repo_path
+from bot.ops.settings import ProdSettings, auth_token, load_env_file, repo_path
 from bot.paths import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -294,8 +294,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.ops.prod")
     parser.add_argument("--check", action="store_true",
                         help="prepare the database and render the configs, then exit")
+    parser.add_argument("--env-file", default=str(ROOT / ".env"),
+                        help="NAME=value lines used for variables the environment lacks")
     args = parser.parse_args(argv)
-    profile = Profile()
+    env = load_env_file(Path(args.env_file), os.environ)
+    profile = Profile(ProdSettings.from_env(env), base_env=env)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
         if args.check:

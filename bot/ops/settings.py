@@ -99,6 +99,26 @@ class ProdSettings:
         }
 
 
+def load_env_file(path: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` plus the ``NAME=value`` lines of ``path`` (a ``.env``) that ``env`` lacks.
+
+    Empty values in the file are ignored, so an unfilled copy of ``.env.example``
+    changes nothing.
+    """
+    merged = dict(env)
+    if not path.exists():
+        return merged
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        name, value = (part.strip() for part in line.split("=", 1))
+        value = value.strip("'\"")
+        if value and not merged.get(name, "").strip():
+            merged[name] = value
+    return merged
+
+
 def auth_token(env: Mapping[str, str], run_dir: Path) -> str:
     """``RASA_AUTH_TOKEN``, or a random one kept in ``<run_dir>/rasa-token`` (mode 600)."""
     token = env.get("RASA_AUTH_TOKEN", "").strip()

@@ -67,7 +67,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     port = free_port()
     env = dict(os.environ, CONSOLE_TOKEN=TOKEN, DATABASE_URL=tickets_url,
                TRACKER_STORE_URL=tracker_url, RASA_URL="http://127.0.0.1:9",
-               PYTHONPATH=str(ROOT))
+               PYTHONPATH=str(ROOT),
+               # Schemathesis sends wrong tokens on purpose (its ignored_auth check), many
+               # more than an agent would: the per-IP lockout is tested in process.
+               RATE_LIMIT_CONSOLE_AUTH="100000")
     log = open(tmp / "web.log", "wb")  # noqa: SIM115
     process = subprocess.Popen(
         [sys.executable, "-m", "bot.web", "--port", str(port)], cwd=ROOT, env=env,

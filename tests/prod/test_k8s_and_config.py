@@ -69,7 +69,7 @@ def documented() -> set[str]:
 def test_env_example_documents_every_variable():
     names = set()
     for path in [*ROOT.glob("bot/**/*.py"), *ROOT.glob("actions/*.py")]:
-        if "loadtest" in path.parts:
+        if "loadtest" in path.parts or "bench" in path.parts:
             continue
         source = path.read_text()
         names |= set(re.findall(r"environ(?:\.get)?[\(\[]\s*\"([A-Z][A-Z0-9_]+)\"", source))
