@@ -133,6 +133,7 @@ class OpsChannel(InputChannel):
                 ),
                 "redis": readiness.check_redis(os.environ.get("REDIS_URL", "")),
                 "model": readiness.check_model(request.app),
+                "stores": readiness.check_stores(request.app),
             })
             return response.json(body, status=200 if ok else 503)
 

@@ -16,6 +16,7 @@ protocol itself is unchanged. It is configured from ``REDIS_URL``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
 
+logger = logging.getLogger(__name__)
 MUTEX_TIMEOUT = 5.0
 MUTEX_WAIT = 10.0
 
@@ -85,6 +87,22 @@ class AtomicRedisLockStore(RedisLockStore):
             super().update_lock(conversation_id)
 
     def cleanup(self, conversation_id: str, ticket_number: int) -> None:
+        """Release the ticket after the turn; a failure here is logged, not raised.
+
+        Cleanup runs after the turn was processed and stored. Raising (Rasa's
+        behaviour) turns a stored turn into a 500, the client retries it and the bot
+        processes it twice. An unreleased ticket expires after its lifetime.
+        """
+        try:
+            self._cleanup(conversation_id, ticket_number)
+        except Exception as error:  # noqa: BLE001 - e.g. Redis restarting
+            from bot.ops import metrics
+
+            metrics.ERRORS.labels("lock_store", "cleanup").inc()
+            logger.warning("lock cleanup failed (%s); ticket %s expires on its own",
+                           type(error).__name__, ticket_number)
+
+    def _cleanup(self, conversation_id: str, ticket_number: int) -> None:
         with self._mutex(conversation_id):
             lock: TicketLock | None = self.get_lock(conversation_id)
             if lock is None:

@@ -55,6 +55,28 @@ def check_model(app: Any) -> tuple[bool, str]:
     return True, str(agent.model_id or "loaded")
 
 
+def check_stores(app: Any) -> tuple[bool, str]:
+    """The replica really uses the shared stores.
+
+    Rasa replaces a tracker store whose class cannot be imported (or raises an
+    AttributeError while starting) by an in-memory one with only a warning; such a
+    replica would answer, but keep conversations to itself.
+    """
+    agent = getattr(getattr(app, "ctx", None), "agent", None)
+    if agent is None:
+        return False, "no agent"
+    store = agent.tracker_store
+    while hasattr(store, "_tracker_store"):
+        store = store._tracker_store
+    engine = getattr(store, "engine", None)
+    if engine is None or engine.dialect.name != "postgresql":
+        return False, f"tracker store is {type(store).__name__}"
+    lock_store = type(agent.lock_store).__name__
+    if "Redis" not in lock_store:
+        return False, f"lock store is {lock_store}"
+    return True, f"{type(store).__name__}, {lock_store}"
+
+
 async def report(checks: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     """Run the named checks (awaitables or results) and say whether all passed."""
     started = time.perf_counter()

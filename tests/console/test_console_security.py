@@ -20,7 +20,10 @@ SQL = [
     "849581058120003' UNION SELECT * FROM console_audit --",
     '"); DELETE FROM tickets; --',
 ]
-HOSTILE = ["", "   ", "\x00\x07\x1b[31m", "😀😀😀", "\u202e解绑\u202c", "\u200b", "a" * 100_000]
+HOSTILE = {
+    "empty": "", "spaces": "   ", "control": "\x00\x07\x1b[31m", "emoji": "😀😀😀",
+    "rtl": "\u202e解绑\u202c", "zero-width": "\u200b", "100KB": "a" * 100_000,
+}
 
 
 async def get(app: Sanic, path: str, headers: dict[str, str] | None = None):
@@ -87,12 +90,13 @@ async def test_an_unexpected_error_leaks_no_internals(
 
 
 @pytest.mark.parametrize("path", [
-    "/api/nope", "/api/tickets/%ff/steps/x", "/api/conversations/%ff%fe", "/console/static/%2e%2e/api.py",
+    "/api/nope", "/api/tickets/%ff/steps/x", "/api/conversations/%ff%fe",
+    "/console/static/%2e%2e/api.py",
 ])
 async def test_odd_paths_are_clear_errors_without_internals(app: Sanic, path: str) -> None:
     reply = await get(app, path)
     assert 400 <= reply.status < 500
-    assert b"Traceback" not in reply.body and b"File " not in reply.body
+    assert b"Traceback" not in reply.body and b"/bot/" not in reply.body
 
 
 @pytest.mark.parametrize("value", SQL)
@@ -129,11 +133,11 @@ async def test_sql_shaped_note_is_stored_as_data(app: Sanic, dbs: Databases) -> 
     assert ticket_count(dbs) == 1
 
 
-@pytest.mark.parametrize("value", HOSTILE)
+@pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
 async def test_hostile_values_in_every_parameter_get_a_clear_answer(
     app: Sanic, dbs: Databases, value: str
 ) -> None:
-    quoted = quote(value, safe="")
+    quoted = quote(value[:20_000], safe="")  # a URL cannot carry 100 KB; the body can
     for path in (f"/api/answers?q={quoted}", f"/api/tickets?merchant={quoted}",
                  f"/api/conversations/{quoted}" if value else "/api/conversations/%20"):
         reply = await get(app, path)

@@ -83,12 +83,13 @@ def test_readiness_reports_each_dependency():
             "database": readiness.check_database("postgresql://nobody@127.0.0.1:1/x"),
             "redis": readiness.check_redis("redis://127.0.0.1:1/0"),
             "model": readiness.check_model(object()),
+            "stores": readiness.check_stores(object()),
         })
 
     ready, body = asyncio.run(main())
     assert not ready
     assert {k: v["ok"] for k, v in body["checks"].items()} == {
-        "database": False, "redis": False, "model": False}
+        "database": False, "redis": False, "model": False, "stores": False}
 
 
 @pytest.mark.postgres
