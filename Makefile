@@ -26,7 +26,7 @@ FRONTEND := bot/web/frontend
 CHAT_JS := bot/web/chat/static/main.js
 
 .PHONY: help run test venv train migrate frontend system-deps lint validate pytest \
-        conversations lock clean
+        conversations lock clean prod-setup run-prod loadtest
 
 help:
 	@echo "make run    set up, train if needed, start the bot (Ctrl-C stops it)"
@@ -36,7 +36,25 @@ help:
 run: venv train migrate frontend
 	$(PY) -m bot.launcher
 
-test: venv train migrate frontend system-deps lint validate pytest conversations
+test: venv train migrate frontend system-deps prod-setup lint validate pytest conversations
+
+# --- production profile (docs/deploy.md): PostgreSQL, Redis, nginx, 2+2 replicas ----
+# The embedded SQLite defaults exported above must not leak into the profile.
+PROD_URLS := $(foreach v,DATABASE_URL TRACKER_STORE_URL REDIS_URL,$(if $(filter \
+               environment,$(origin $(v))),$(v)=$($(v))))
+PROD_RUN := env -u DATABASE_URL -u TRACKER_STORE_URL -u ACTION_ENDPOINT_URL $(PROD_URLS)
+
+prod-setup:
+	@command -v nginx >/dev/null && command -v supervisord >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq nginx supervisor; }
+
+run-prod: venv train frontend prod-setup
+	$(PROD_RUN) $(PY) -m bot.ops.prod
+
+loadtest: venv train frontend prod-setup
+	$(PROD_RUN) $(PY) -m bot.loadtest --conversations $(or $(CONVERSATIONS),80) \
+	  --users $(or $(USERS),10)
 
 # --- set-up ---------------------------------------------------------------------
 venv: $(VENV)/.installed

@@ -27,6 +27,8 @@ def create_app() -> Sanic:
     mask_logs()
     app = Sanic(f"jiebang_web_{next(_app_ids)}")
     app.config.RASA_URL = os.environ.get("RASA_URL", "http://127.0.0.1:5005")
+    # Behind nginx (production profile) the client address is in X-Forwarded-For.
+    app.config.PROXIES_COUNT = int(os.environ.get("PROXIES_COUNT", "0"))
     app.blueprint(chat_blueprint())
     app.blueprint(console_blueprint())
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 import websockets
@@ -46,7 +47,13 @@ def rasa_url(request: Request) -> str:
 
 
 async def rasa_get(url: str, timeout: float) -> tuple[int, Any]:
-    """GET a JSON document from Rasa: (status, body); status 0 if Rasa does not answer."""
+    """GET a JSON document from Rasa: (status, body); status 0 if Rasa does not answer.
+
+    In the production profile Rasa's HTTP API needs ``RASA_AUTH_TOKEN``.
+    """
+    token = os.environ.get("RASA_AUTH_TOKEN", "").strip()
+    if token:
+        url += ("&" if "?" in url else "?") + urlencode({"token": token})
     try:
         async with aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=timeout)
