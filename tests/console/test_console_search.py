@@ -88,13 +88,13 @@ def test_index_of_custom_topics() -> None:
     assert index.passages[0] == ()
 
 
-def test_with_nlu_ranking_when_rasa_is_available() -> None:
-    """Same queries fused with a live Rasa's ranking (``RASA_URL``; skipped if down)."""
+@pytest.mark.server
+def test_with_nlu_ranking_of_the_running_bot(running_bot) -> None:
+    """Same queries fused with the running Rasa's ranking."""
     import json
-    import os
     import urllib.request
 
-    url = os.environ.get("RASA_URL", "http://127.0.0.1:5005").rstrip("/")
+    url = running_bot.rasa_url
     index = default_index()
     hits = 0
     for case in CASES:
@@ -102,11 +102,8 @@ def test_with_nlu_ranking_when_rasa_is_available() -> None:
             f"{url}/model/parse", data=json.dumps({"text": case["q"]}).encode(),
             headers={"Content-Type": "application/json"},
         )
-        try:
-            with urllib.request.urlopen(request, timeout=5) as reply:
-                parse = json.load(reply)
-        except OSError:
-            pytest.skip(f"no Rasa server at {url}")
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            parse = json.load(reply)
         top3 = [h.topic.id for h in index.search(case["q"], nlu_confidences(parse)).hits[:3]]
         hits += case["topic"] in top3
     print(f"top-3 with NLU ranking: {hits}/{len(CASES)}")
