@@ -24,7 +24,7 @@ _CUE_KINDS = (
     ("pin", r"pin\s*码?|PIN\s*码?"),
     (
         "code",
-        r"(?:短信|手机|动态|安全)?(?:验证|校验|动态)码|[六6]位数字?|otp"
+        r"(?:短信|手机|动态|安全)?(?:验证|校验|动态)码|短信码|[六6]位数字?|otp"
         r"|(?:sms|verification)?\s*code",
     ),
 )
@@ -35,7 +35,7 @@ _CUE_RE = re.compile(
 _GAP_RE = re.compile(r"(?:[\s:：=是为號号码了的就都一下我发给你]|is\b|was\b){0,6}", re.IGNORECASE)
 _VALUE_RE = re.compile(r"[A-Za-z0-9!@#$%^&*._+\-]{3,32}")
 # A code or PIN may come a few words after its cue ("验证码收到了是 552301").
-_LOOSE_CODE_RE = re.compile(r"[^0-9A-Za-z]{0,10}?(?<!\d)(\d{4,8})(?![\dA-Za-z])")
+_LOOSE_CODE_RE = re.compile(r"[^0-9A-Za-z]{0,10}?(?<!\d)(\d(?: ?\d){3,7})(?![\dA-Za-z])")
 _CARD_RE = re.compile(r"(?<!\d)(?:\d[ -]?){15,18}\d(?!\d)")
 _CARD_CUE_RE = re.compile(r"银行卡|卡号|信用卡|储蓄卡|借记卡|card", re.IGNORECASE)
 _ID_RE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
@@ -80,7 +80,7 @@ def _spans(text: str) -> list[tuple[int, int, str]]:
         kind = cue.lastgroup or "password"
         if value and (any(ch.isdigit() for ch in value.group()) or len(value.group()) >= 6):
             spans.append((value.start(), value.end(), kind))
-        elif kind in ("code", "pin") and (loose := _LOOSE_CODE_RE.match(text, cue.end())):
+        elif loose := _LOOSE_CODE_RE.match(text, cue.end()):
             spans.append((loose.start(1), loose.end(1), kind))
     for card in _CARD_RE.finditer(text):
         digits = re.sub(r"\D", "", card.group())
