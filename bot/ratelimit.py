@@ -120,5 +120,5 @@ async def sender_allowed(limiter: RateLimiter, channel: str, sender: str) -> boo
 
 def client_ip(request: Any) -> str:
     """The caller's address: the proxy-reported one when Sanic is told to trust proxies
-    (``SANIC_PROXIES_COUNT`` / ``SANIC_REAL_IP_HEADER``), else the socket peer."""
+    (``PROXIES_COUNT``, see ``bot.web.app``), else the socket peer."""
     return request.remote_addr or request.ip or "unknown"

@@ -18,7 +18,6 @@ import pytest
 
 from bot.launcher import Stack, default_env, embedded_services
 from bot.paths import ROOT
-from tests.channels import wechat_support as wx
 
 MODEL = ROOT / "models" / "bot.tar.gz"
 # Test credentials for the WeChat channels of the running bot (tests/channels sign with
@@ -85,15 +84,6 @@ def running_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot
     # Every log line, Rasa's debug output included, is read back by tests/security.
     env["LOG_LEVEL"] = "DEBUG"
     env["CONSOLE_TOKEN"] = "running-bot-console-token-0123"
-    # WeChat and WeCom channels configured with test values (tests/channels/wechat_support);
-    # their message APIs point at a port where nothing listens.
-    fake_api = f"http://127.0.0.1:{free_port()}"
-    env.update(
-        WECHAT_TOKEN=wx.TOKEN, WECHAT_APPID=wx.APPID, WECHAT_APPSECRET=wx.APPSECRET,
-        WECHAT_ENCODING_AES_KEY=wx.AES_KEY, WECHAT_API_BASE=fake_api,
-        WECOM_TOKEN=wx.TOKEN, WECOM_ENCODING_AES_KEY=wx.AES_KEY, WECOM_CORP_ID=wx.CORP_ID,
-        WECOM_SECRET=wx.CORP_SECRET, WECOM_AGENT_ID=wx.AGENT_ID, WECOM_API_BASE=fake_api,
-    )
     subprocess.run(
         [sys.executable, "-m", "bot.tickets", "migrate"], env=env, cwd=ROOT, check=True,
         capture_output=True,
