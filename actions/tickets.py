@@ -19,7 +19,7 @@ from bot.tickets import (
 )
 from bot.tickets.service import SHANGHAI
 
-from .unbind_form import FORM_SLOTS, latest_text, ticket_service
+from .unbind_form import FORM_SLOTS, latest_intent, latest_text, ticket_service
 
 SHOWN_IN_FULL = 3
 STATUS_NAMES = {"open": "处理中", "cancelled": "已取消", "completed": "已完成"}
@@ -150,6 +150,12 @@ class ActionCheckStatus(Action):
         return [SlotSet("needs_verification", False)]
 
 
+def wants_to_stop(tracker: Tracker) -> bool:
+    """算了 while proving ownership: let the stop rule end the form. Anything else is
+    taken as an answer, so the merchant is always told what is missing."""
+    return latest_intent(tracker) == "stop"
+
+
 class ValidateOwnershipForm(FormValidationAction):
     """Collects the merchant number and the phone's last four digits as proof."""
 
@@ -159,7 +165,7 @@ class ValidateOwnershipForm(FormValidationAction):
     async def extract_verify_merchant_id(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != "verify_merchant_id":
+        if tracker.get_slot("requested_slot") != "verify_merchant_id" or wants_to_stop(tracker):
             return {}
         entity = next(tracker.get_latest_entity_values("merchant_id"), None)
         return {"verify_merchant_id": entity or latest_text(tracker)}
@@ -167,7 +173,7 @@ class ValidateOwnershipForm(FormValidationAction):
     async def extract_verify_phone_last4(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if tracker.get_slot("requested_slot") != "verify_phone_last4":
+        if tracker.get_slot("requested_slot") != "verify_phone_last4" or wants_to_stop(tracker):
             return {}
         return {"verify_phone_last4": latest_text(tracker)}
 

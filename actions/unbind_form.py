@@ -118,19 +118,19 @@ class ValidateUnbindForm(FormValidationAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = self._free_text_for("merchant_id", tracker)
-        return {"merchant_id": text} if text and looks_like_an_attempt(text) else {}
+        return {"merchant_id": text} if text else {}
 
     async def extract_serial_number(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = self._free_text_for("serial_number", tracker)
-        return {"serial_number": text} if text and looks_like_an_attempt(text) else {}
+        return {"serial_number": text} if text else {}
 
     async def extract_contact_phone(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         text = self._free_text_for("contact_phone", tracker)
-        return {"contact_phone": text} if text and looks_like_an_attempt(text) else {}
+        return {"contact_phone": text} if text else {}
 
     async def extract_unbind_reason(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -203,3 +203,14 @@ def test_a_typed_password_is_warned_about_never_echoed_never_stored(running_bot)
         everything = "".join(row[0] for row in db.execute("select data from events"))
     assert "我的密码是 [已隐藏]" in texts  # the conversation was stored, minus the secret
     assert "7731905" not in everything and "845210" not in everything
+
+
+def test_no_message_inside_a_form_goes_unanswered(running_bot):
+    chat = Chat(running_bot)
+    chat.say("我要解绑")
+    assert "正在登记" in chat.say("我要解绑")  # asked again: acknowledged, form goes on
+    assert "商户号只能包含数字" in chat.say("我不知道")
+    assert "正在登记" in chat.say("谢谢")
+    proof = Chat(running_bot)
+    proof.say("查工单 UB-20200101-0002 的进度")
+    assert "不查了" in proof.say("算了")
