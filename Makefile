@@ -26,7 +26,7 @@ FRONTEND := bot/web/frontend
 CHAT_JS := bot/web/chat/static/main.js
 
 .PHONY: help run test venv train migrate frontend system-deps lint validate pytest \
-        conversations lock clean prod-setup run-prod loadtest
+        conversations lock clean prod-setup run-prod loadtest bench bench-quick
 
 help:
 	@echo "make run    set up, train if needed, start the bot (Ctrl-C stops it)"
@@ -97,6 +97,13 @@ system-deps:
 migrate: | venv
 	mkdir -p var
 	$(PY) -m bot.tickets migrate
+
+# --- measurements (docs/benchmarks.md, docs/nlu.md) -----------------------------
+bench: venv train migrate
+	PYTHONWARNINGS=ignore $(PY) -m bot.bench
+
+bench-quick: venv train
+	PYTHONWARNINGS=ignore $(PY) -m bot.bench --quick
 
 # --- checks ---------------------------------------------------------------------
 lint: | venv

@@ -32,13 +32,16 @@ def _quiet() -> None:
     configure_structlog(logging.ERROR)
 
 
-def _header(quick: bool) -> list[str]:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                            capture_output=True, text=True).stdout.strip() or "unknown"
+def _header(quick: bool, started: str, commit: str, seconds: float) -> list[str]:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return [f"Run {datetime.datetime.now():%Y-%m-%d %H:%M} on commit `{commit}`, "
-            f"{os.cpu_count()} CPUs (load average at the end: {load}); "
-            f"`python -m bot.bench{' --quick' if quick else ''}`."]
+    return [f"Run started {started} on commit `{commit}` (working tree as it was then), "
+            f"took {seconds / 60:.0f} min; {os.cpu_count()} CPUs, load average at the end "
+            f"{load}; `python -m bot.bench{' --quick' if quick else ''}`."]
+
+
+def _commit() -> str:
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                          capture_output=True, text=True).stdout.strip() or "unknown"
 
 
 def _configured_threshold() -> float:
@@ -78,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no trained model at {MODEL}: run `make train` first", file=sys.stderr)
         return 2
     started = time.perf_counter()
+    started_at, commit = f"{datetime.datetime.now():%Y-%m-%d %H:%M}", _commit()
     print(f"bench: work folder {work}, reports to {settings.out_dir}", flush=True)
 
     nlu = evaluate_pipelines(settings)
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     plots.throughput({"ours vs reference": serving.load,
                       "Sanic workers (ours)": serving.workers},
                      settings.plots_dir / "throughput.png")
-    header = _header(settings.quick)
+    header = _header(settings.quick, started_at, commit, time.perf_counter() - started)
     rows = report.targets(nlu, entities, serving, training)
     report.write(settings.out_dir / "nlu.md", report.nlu_markdown(
         nlu, entities, header, threshold, BLIND.exists(), settings.plots_dir, settings.out_dir))

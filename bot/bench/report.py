@@ -25,6 +25,8 @@ from bot.bench.system import Profile
 from bot.bench.training import TrainingResult
 
 NOTES = re.compile(r"<!-- notes -->.*?<!-- /notes -->", re.S)
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+GENERATED = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
 EMPTY_NOTES = "<!-- notes -->\n_No notes yet._\n<!-- /notes -->"
 
 
@@ -361,5 +363,12 @@ def _rel(plots: Path, doc_dir: Path) -> str:
 
 
 def write(path: Path, text: str) -> None:
+    """Replace the generated part of ``path``; anything else in the file is kept below it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_keep_notes(path, text), encoding="utf-8")
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{START}\n{_keep_notes(path, text).rstrip()}\n{END}\n"
+    if GENERATED.search(old):
+        new = GENERATED.sub(lambda _: block.rstrip("\n"), old, count=1)
+    else:
+        new = block + ("\n" + old if old.strip() else "")
+    path.write_text(new, encoding="utf-8")

@@ -29,6 +29,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.delivery import process
 from bot.channels.screening import admit
 from bot.channels.wechat_api import ApiDelivery
 from bot.channels.wechat_dedup import ASYNC, PASSIVE, Deduplicator, Outcome
@@ -370,17 +371,9 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
 
     async def _run_turn(self, on_new_message: OnNewMessage, user_message: UserMessage) -> list[str]:
         collector = user_message.output_channel
-        try:
-            await on_new_message(user_message)
-        except Exception as exc:  # noqa: BLE001 - the merchant still gets an answer
-            logger.error(
-                "%s turn failed sender=%s (%s)",
-                self.name(),
-                user_message.sender_id,
-                type(exc).__name__,
-            )
-            logger.debug("turn failure traceback", exc_info=True)
-            collector.messages.append({"text": ERROR_REPLY})
+        if not await process(on_new_message, user_message):
+            # Failed, or not stored behind Rasa's fail-safe store: say so instead.
+            collector.messages[:] = [{"text": ERROR_REPLY}]
         rendered = render_messages(collector.messages)
         try:
             await self._choices.remember(user_message.sender_id, rendered.options)
