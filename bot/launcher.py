@@ -168,7 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         web_port=args.web_port, interface=args.interface,
     )
     stack = Stack(services, env=default_env(args.actions_port))
-    signal.signal(signal.SIGTERM, _interrupt)
+    for signum in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored
+        signal.signal(signum, _interrupt)
     try:
         token = console_token()  # before the web app starts, so both read the same token
         print("starting the action server and Rasa (the first start takes a minute)…")
