@@ -7,7 +7,6 @@ PostgreSQL, Redis or Chromium must run in CI.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.launcher import Stack, default_env, embedded_services
+from bot.launcher import Stack, default_env, embedded_services, free_port
 from bot.paths import ROOT
 
 MODEL = ROOT / "models" / "bot.tar.gz"
@@ -45,12 +44,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
         report.outcome = "failed"
         report.longrepr = f"skipped, but REQUIRE_SERVICES=1 forbids skips: {reason}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)

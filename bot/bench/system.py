@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,16 +22,10 @@ from pathlib import Path
 
 import psutil
 
-from bot.launcher import RASA, default_env, embedded_services, is_ready
+from bot.launcher import RASA, default_env, embedded_services, free_port, is_ready
 from bot.paths import ROOT
 
 PY_SPY = str(Path(sys.executable).with_name("py-spy"))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

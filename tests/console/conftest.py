@@ -18,12 +18,12 @@ from console_support import (
     TOKEN,
     Databases,
     LiveServer,
-    free_port,
     open_ticket,
     write_conversation,
 )
 from sanic import Sanic
 
+from bot.launcher import free_port
 from bot.paths import ROOT
 from bot.tickets import TicketService
 from bot.tickets.migrate import upgrade

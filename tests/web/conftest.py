@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.launcher import is_ready
+from bot.launcher import free_port, is_ready
 from bot.paths import ROOT
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
@@ -41,12 +41,6 @@ def browser() -> Iterator[object]:
         )
         yield launched
         launched.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
