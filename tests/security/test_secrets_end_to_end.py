@@ -145,11 +145,30 @@ def every_log_line(log_dir: Path) -> str:
     return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in logs)
 
 
+# Identifiers the system makes up itself: a 4-digit PIN can match part of a hex message
+# id ("e1182a") or a date by chance, so these are taken out before digit secrets are sought.
+_GENERATED_RE = re.compile(
+    r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}"  # uuids, dashed or not
+    r"|(?<![0-9A-Za-z])(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{8,}(?![0-9A-Za-z])"  # hex ids
+    r"|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?"  # timestamps
+    r"|\d{4}-\d{2}-\d{2}"
+)
+
+
 def found(secret: str, haystack: str) -> bool:
-    """``secret`` as typed, without its spaces, or as a digit run of its own."""
+    """``secret`` as typed, or a digit secret as a number of its own."""
     if secret.isdigit():
-        return re.search(rf"(?<!\d){secret}(?!\d)", haystack) is not None
+        rest = _GENERATED_RE.sub(" ", haystack)
+        return re.search(rf"(?<![0-9A-Za-z]){secret}(?![0-9A-Za-z])", rest) is not None
     return secret in haystack
+
+
+def test_found_ignores_ids_and_dates_but_not_the_secret() -> None:
+    assert not found("1182", "message_id 5e1182af3c0d4e2b9a1f0c3d2e4b5a69 at 2026-11-29")
+    assert not found("2026", "created 2026-11-29 01:33:55.704019")
+    assert found("1182", "PIN码 1182")
+    assert found("1182", '{"text": "PIN\u7801 1182"}')
+    assert found("552301", "验证码552301")
 
 
 def test_no_secret_typed_into_any_channel_is_stored_or_logged(running_bot) -> None:
