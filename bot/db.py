@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import QueuePool
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -36,7 +37,13 @@ def make_engine(url: str | URL | None = None, **kwargs: Any) -> Engine:
     url = make_url(url or database_url())
     backend = url.get_backend_name()
     if backend == "sqlite":
-        kwargs.setdefault("connect_args", {}).setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+        connect_args = kwargs.setdefault("connect_args", {})
+        connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
+        if url.database not in (None, "", ":memory:"):
+            # Keep connections open: SQLAlchemy 1.4 closes a file database's connection
+            # after each use, and closing the last one checkpoints the WAL every time.
+            connect_args.setdefault("check_same_thread", False)
+            kwargs.setdefault("poolclass", QueuePool)
         engine = create_engine(url, future=True, **kwargs)
         _configure_sqlite(engine)
         return engine

@@ -1,7 +1,8 @@
 """Shared callback pipeline of the WeChat Official Account and WeCom channels.
 
 A verified, decrypted callback is classified (turn, fixed reply, nothing). A turn
-is claimed in the dedup store so retries never reach Rasa twice; if the bot
+is claimed in the dedup store (decided by the database, with Redis or an in-process
+cache in front for the outcomes) so retries never reach Rasa twice; if the bot
 answers within ``reply_timeout`` seconds (4 s by default, under WeChat's 5 s) the
 answer is a passive XML reply, otherwise the request is acknowledged at once and
 the answer goes out through the platform's message API from a background task.
@@ -35,9 +36,11 @@ from bot.channels.wechat_api import ApiDelivery
 from bot.channels.wechat_dedup import ASYNC, PASSIVE, Deduplicator, Outcome
 from bot.channels.wechat_inbound import ERROR_REPLY, IGNORE, REPLY, classify, load_menu
 from bot.channels.wechat_render import ChoiceMemory, render_messages
+from bot.channels.wechat_sqlstore import dedup_store
 from bot.channels.wechat_store import make_store
 from bot.channels.wechat_token import AccessTokenCache
 from bot.channels.wechat_xml import MAX_BODY_BYTES, XmlRejected, parse_xml
+from bot.db import database_url
 from bot.ratelimit import sender_limiter
 
 logger = logging.getLogger(__name__)
@@ -76,6 +79,8 @@ class CommonSettings:
     key_prefix: str
     reply_timeout: float = DEFAULT_REPLY_TIMEOUT
     menu_file: Path | None = None
+    database_url: str | None = None
+    """Where retry claims are recorded (the ticket database); None only in tests."""
 
 
 def setting(
@@ -108,6 +113,7 @@ def common_settings(
         or f"jiebang:{env_prefix.lower()}",
         reply_timeout=float(timeout) if timeout else DEFAULT_REPLY_TIMEOUT,
         menu_file=Path(menu_file) if menu_file else None,
+        database_url=database_url(),
     )
 
 
@@ -179,7 +185,8 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
         self.reply_timeout = settings.reply_timeout
         self.menu = load_menu(settings.menu_file)
         self._store = make_store(settings.redis_url)
-        self._dedup = Deduplicator(self._store, settings.key_prefix)
+        self._dedup_store = dedup_store(self._store, settings.database_url)
+        self._dedup = Deduplicator(self._dedup_store, settings.key_prefix)
         self._choices = ChoiceMemory(self._store, settings.key_prefix)
         self.tokens = AccessTokenCache(
             self._store, f"{settings.key_prefix}:access_token", self._fetch_token
@@ -432,8 +439,9 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
             await asyncio.wait(set(self._tasks), timeout=remaining)
 
     async def aclose(self, timeout: float = 10.0) -> None:
-        """Finish pending deliveries, then close the HTTP session and the store."""
+        """Finish pending deliveries, then close the HTTP session and the stores."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout)
         await self.close_session()
-        await self._store.close()
+        await self._dedup_store.close()
+        await self._store.close()  # already closed if it is the dedup store's fast tier

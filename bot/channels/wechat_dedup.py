@@ -4,6 +4,11 @@ WeChat and WeCom retry a callback (up to three times) when no answer arrives in
 5 s. The first request to :meth:`Deduplicator.claim` a key owns the turn; it
 later :meth:`publish` es how it answered, and a retry waits for that outcome to
 return the same passive reply, or ``success`` when the answer goes through the API.
+
+The channels give it a :class:`~bot.channels.wechat_store.TieredStore`
+(``bot.channels.wechat_sqlstore.dedup_store``): claims are decided by the ticket
+database, so a Redis restart cannot make a retry look new; outcomes are written to
+Redis (or the in-process cache) and the database, and read from Redis first.
 """
 
 from __future__ import annotations

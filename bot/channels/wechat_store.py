@@ -1,12 +1,18 @@
 """Small key-value stores with TTL: Redis (shared by processes) or in-process.
 
-Dedup, access tokens and numbered-option memory all build on this interface.
+Dedup, access tokens and numbered-option memory all build on this interface. The
+dedup store of the channels is a :class:`TieredStore`: the fast store in front of the
+durable record in the database (``bot.channels.wechat_sqlstore``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import Protocol
+
+logger = logging.getLogger(__name__)
 
 _DELETE_IF_EQUAL = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -111,6 +117,81 @@ class RedisStore:
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+class TieredStore:
+    """A fast store (Redis, or in-process) in front of a durable one (the database).
+
+    - :meth:`set_if_absent` is decided by the durable store alone, so losing the fast
+      store's keys (Redis restarted without persistence) cannot make a key look new.
+    - :meth:`set` and :meth:`delete` go to both; a failing fast store is logged and
+      skipped. :meth:`set` fails only when both fail, :meth:`delete` when the durable
+      store fails.
+    - :meth:`get` reads the fast store first, then the durable one: only the durable
+      store may say a key is absent, and its failure is the caller's.
+
+    A fast store that fails is logged once until it works again (retries poll it).
+    """
+
+    def __init__(self, fast: KeyValueStore, durable: KeyValueStore) -> None:
+        self.fast = fast
+        self.durable = durable
+        self._fast_down = False
+
+    def _skip(self, operation: str, exc: BaseException) -> None:
+        if not self._fast_down:
+            logger.warning("fast store %s failed (%s); using the database until it is back",
+                           operation, type(exc).__name__)
+        self._fast_down = True
+
+    def _fast_ok(self) -> None:
+        if self._fast_down:
+            logger.info("fast store is back")
+        self._fast_down = False
+
+    async def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
+        return await self.durable.set_if_absent(key, value, ttl)
+
+    async def set(self, key: str, value: str, ttl: float) -> None:
+        durable, fast = await asyncio.gather(
+            self.durable.set(key, value, ttl), self.fast.set(key, value, ttl),
+            return_exceptions=True,
+        )
+        if isinstance(fast, BaseException):
+            if isinstance(durable, BaseException):
+                raise durable
+            self._skip("set", fast)
+            return
+        self._fast_ok()
+        if isinstance(durable, BaseException):
+            logger.warning("database store set failed (%s); kept in the fast store only",
+                           type(durable).__name__)
+
+    async def get(self, key: str) -> str | None:
+        try:
+            value = await self.fast.get(key)
+        except Exception as exc:  # noqa: BLE001 - the durable store still answers
+            self._skip("get", exc)
+        else:
+            self._fast_ok()
+            if value is not None:
+                return value
+        return await self.durable.get(key)
+
+    async def delete(self, key: str, only_if: str | None = None) -> None:
+        try:
+            await self.fast.delete(key, only_if)
+        except Exception as exc:  # noqa: BLE001 - the durable store is authoritative
+            self._skip("delete", exc)
+        else:
+            self._fast_ok()
+        await self.durable.delete(key, only_if)
+
+    async def close(self) -> None:
+        try:
+            await self.fast.close()
+        finally:
+            await self.durable.close()
 
 
 def make_store(redis_url: str | None) -> KeyValueStore:

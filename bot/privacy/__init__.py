@@ -2,7 +2,8 @@
 
 - :func:`purge`: conversations whose last event is older than the retention period are
   deleted from the tracker store, and closed tickets last changed before it lose their
-  personal fields (:meth:`TicketService.anonymise_closed`).
+  personal fields (:meth:`TicketService.anonymise_closed`). Expired WeChat/WeCom dedup
+  records (``wechat_callbacks``, kept 10 minutes) are deleted on every run.
 - :func:`export`: a merchant's tickets (with steps and history) and the conversations
   they were opened from, as one JSON-ready dict; every export writes an audit row.
 
@@ -20,6 +21,7 @@ from sqlalchemy import delete, func, inspect, select
 from sqlalchemy.engine import Engine
 
 from bot.audit import AuditLog
+from bot.channels.wechat_sqlstore import purge_expired
 from bot.db import make_engine
 from bot.tickets import TicketService
 from bot.web.console.conversations import DEFAULT_URL as TRACKER_DEFAULT_URL
@@ -70,8 +72,9 @@ def purge_conversations(engine: Engine, before: datetime) -> tuple[int, int]:
 def purge(
     tickets: TicketService, tracker: Engine, days: int, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Apply the retention period; returns what was done."""
-    cutoff = (now or datetime.now(timezone.utc)) - timedelta(days=days)
+    """Apply the retention period and delete expired dedup records; returns what was done."""
+    now = now or datetime.now(timezone.utc)
+    cutoff = now - timedelta(days=days)
     conversations, deleted = purge_conversations(tracker, cutoff)
     anonymised = tickets.anonymise_closed(cutoff)
     return {
@@ -80,6 +83,7 @@ def purge(
         "conversations_deleted": conversations,
         "events_deleted": deleted,
         "tickets_anonymised": anonymised,
+        "wechat_callbacks_deleted": purge_expired(tickets.engine, now),
     }
 
 

@@ -3,7 +3,8 @@
     python -m bot.privacy purge [--days N]        # default RETENTION_DAYS, else 180
     python -m bot.privacy export 849581058120003 [--actor NAME]
 
-Uses ``DATABASE_URL`` (tickets, audit) and ``TRACKER_STORE_URL`` (conversations).
+Uses ``DATABASE_URL`` (tickets, audit, WeChat dedup records) and ``TRACKER_STORE_URL``
+(conversations).
 Both print JSON on stdout. Exit codes: 0 ok, 2 usage error, 3 database unavailable.
 """
 

@@ -1,11 +1,17 @@
-"""Fixtures for the WeChat channel tests: a fake message API and a fake bot."""
+"""Fixtures for the WeChat channel tests: a fake message API, a fake bot, and a
+migrated ticket database for the durable dedup store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from wechat_support import FakeApi, FakeBot
+
+from bot.db import make_engine
+from bot.tickets.migrate import upgrade
+from tests.tickets.tickets_support import PG_SKIP, PG_URL, schema_url
 
 
 @pytest.fixture
@@ -19,3 +25,32 @@ async def api() -> AsyncIterator[FakeApi]:
 def bot() -> FakeBot:
     """A bot that records each turn and answers through the output channel."""
     return FakeBot()
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def callbacks_db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database migrated to head, shared by a module's tests (keys are unique per test):
+    a SQLite file, or a PostgreSQL schema of its own in DATABASE_URL_TEST."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('callbacks') / 'tickets.db'}"
+        upgrade(url)
+        yield url
+        return
+    if not PG_URL:
+        pytest.skip(PG_SKIP)
+    schema = f"wechat_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        url = schema_url(PG_URL, schema)
+        upgrade(url)
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()

@@ -10,6 +10,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 import bot.audit  # noqa: F401  (registers console_audit on Base.metadata)
+import bot.channels.wechat_sqlstore  # noqa: F401  (registers wechat_callbacks)
 from bot.db import make_engine
 from bot.tickets.models import Base
 

@@ -1,0 +1,74 @@
+"""The intent classifier: trained rankings, and the cache of repeated texts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
+from rasa.nlu.tokenizers.whitespace_tokenizer import WhitespaceTokenizer
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from bot.nlu.tfidf_classifier import TfidfIntentClassifier
+
+EXAMPLES = {
+    "greet": ["hello there", "hi", "good morning", "hey you"],
+    "unbind": ["unbind my pos", "please unbind the terminal", "remove my device", "unbind pos"],
+    "thank": ["thanks a lot", "thank you", "many thanks", "cheers thanks"],
+}
+
+
+@pytest.fixture()
+def tokenizer() -> WhitespaceTokenizer:
+    return WhitespaceTokenizer(WhitespaceTokenizer.get_default_config())
+
+
+def _messages(tokenizer: WhitespaceTokenizer, *texts: str) -> list[Message]:
+    messages = [Message(data={TEXT: text}) for text in texts]
+    tokenizer.process(messages)
+    return messages
+
+
+@pytest.fixture()
+def classifier(tmp_path: Path, tokenizer: WhitespaceTokenizer) -> TfidfIntentClassifier:
+    data = TrainingData([
+        Message(data={TEXT: text, INTENT: intent})
+        for intent, texts in EXAMPLES.items() for text in texts
+    ])
+    tokenizer.process_training_data(data)
+    storage = LocalModelStorage(tmp_path)
+    context = ExecutionContext(GraphSchema({}), "test")
+    resource = Resource("clf")
+    config = {**TfidfIntentClassifier.get_default_config(), "cache_size": 2}
+    TfidfIntentClassifier.create(config, storage, resource, context).train(data)
+    return TfidfIntentClassifier.load(config, storage, resource, context)
+
+
+def test_ranks_by_what_it_learnt(classifier, tokenizer) -> None:
+    first, second = classifier.process(_messages(tokenizer, "unbind my terminal", "thanks"))
+    assert first.get(INTENT)["name"] == "unbind"
+    assert second.get(INTENT)["name"] == "thank"
+    ranking = first.get(INTENT_RANKING_KEY)
+    assert [r["confidence"] for r in ranking] == sorted(
+        (r["confidence"] for r in ranking), reverse=True)
+
+
+def test_a_repeated_text_gets_the_same_ranking_as_a_fresh_model(
+    classifier, tokenizer, tmp_path
+) -> None:
+    fresh = classifier.process(_messages(tokenizer, "hello pos"))[0].get(INTENT_RANKING_KEY)
+    again = classifier.process(_messages(tokenizer, "hello pos"))[0]
+    assert again.get(INTENT_RANKING_KEY) == fresh
+    again.get(INTENT_RANKING_KEY)[0]["confidence"] = -1.0  # a later component changes it
+    assert classifier.process(_messages(tokenizer, "hello pos"))[0].get(
+        INTENT_RANKING_KEY) == fresh
+
+
+def test_the_cache_keeps_only_the_most_recent_texts(classifier, tokenizer) -> None:
+    for text in ("hi", "thanks", "unbind pos", "hi"):
+        classifier.process(_messages(tokenizer, text))
+    assert [key[0] for key in classifier._cache] == ["unbind pos", "hi"]
