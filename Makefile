@@ -53,7 +53,7 @@ run-prod: venv train frontend prod-setup
 	$(PROD_RUN) $(PY) -m bot.ops.prod
 
 loadtest: venv train frontend prod-setup
-	$(PROD_RUN) $(PY) -m bot.loadtest --conversations $(or $(CONVERSATIONS),80) \
+	$(PROD_RUN) $(PY) -m bot.loadtest --conversations $(or $(CONVERSATIONS),200) \
 	  --users $(or $(USERS),10)
 
 # --- set-up ---------------------------------------------------------------------

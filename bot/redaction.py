@@ -32,10 +32,17 @@ _CUE_RE = re.compile(
     "|".join(f"(?P<{kind}>{pattern})" for kind, pattern in _CUE_KINDS), re.IGNORECASE
 )
 # What may stand between the cue and the secret: 是/为/: and a few filler words.
+# Every secret has a digit or a cue: text with neither is passed over in one scan.
+_MAYBE_SECRET_RE = re.compile(r"\d|" + _CUE_RE.pattern, re.IGNORECASE)
 _GAP_RE = re.compile(r"(?:[\s:：=是为號号码了的就都一下我发给你]|is\b|was\b){0,6}", re.IGNORECASE)
 _VALUE_RE = re.compile(r"[A-Za-z0-9!@#$%^&*._+\-]{3,32}")
 # A code or PIN may come a few words after its cue ("验证码收到了是 552301").
 _LOOSE_CODE_RE = re.compile(r"[^0-9A-Za-z]{0,10}?(?<!\d)(\d(?: ?\d){3,7})(?![\dA-Za-z])")
+# ... or be read out in Chinese numerals ("密码是九八七六五四").
+_CN_DIGIT = "零〇一二三四五六七八九幺两"
+_CN_CODE_RE = re.compile(
+    rf"[^0-9A-Za-z{_CN_DIGIT}]{{0,10}}?([{_CN_DIGIT}](?: ?[{_CN_DIGIT}]){{3,7}})"
+)
 _CARD_RE = re.compile(r"(?<!\d)(?:\d[ -]?){15,18}\d(?!\d)")
 _CARD_CUE_RE = re.compile(r"银行卡|卡号|信用卡|储蓄卡|借记卡|card", re.IGNORECASE)
 _ID_RE = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
@@ -80,7 +87,9 @@ def _spans(text: str) -> list[tuple[int, int, str]]:
         kind = cue.lastgroup or "password"
         if value and (any(ch.isdigit() for ch in value.group()) or len(value.group()) >= 6):
             spans.append((value.start(), value.end(), kind))
-        elif loose := _LOOSE_CODE_RE.match(text, cue.end()):
+        elif loose := _LOOSE_CODE_RE.match(text, cue.end()) or _CN_CODE_RE.match(
+            text, cue.end()
+        ):
             spans.append((loose.start(1), loose.end(1), kind))
     for card in _CARD_RE.finditer(text):
         digits = re.sub(r"\D", "", card.group())
@@ -99,8 +108,10 @@ def redact(text: str | None) -> Redaction:
     if not text:
         return Redaction(text or "", ())
     probe = text.translate(_FULLWIDTH)
-    out, last = [], 0
     kinds = ["masked"] if MASK in text else []
+    if not _MAYBE_SECRET_RE.search(probe):
+        return Redaction(text, tuple(kinds))
+    out, last = [], 0
     for start, end, kind in _spans(probe):
         if start < last:
             continue

@@ -12,6 +12,7 @@ records any failure in a context variable that the channels check after each tur
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -125,11 +126,30 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         try:
-            await super().save(tracker)
+            await self._save_new_events(tracker)
         except Exception as error:
             _failure.set(error)
             logger.error("tracker store save failed for %s: %s", tracker.sender_id, type(error))
             raise
+
+    async def _save_new_events(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's ``SQLTrackerStore.save``, with one multi-row insert instead of ORM objects."""
+        await self.stream_events(tracker)
+        with self.session_scope() as session:
+            rows = []
+            for event in self._additional_events(session, tracker):
+                data = event.as_dict()
+                rows.append({
+                    "sender_id": tracker.sender_id,
+                    "type_name": event.type_name,
+                    "timestamp": data.get("timestamp"),
+                    "intent_name": (data.get("parse_data") or {}).get("intent", {}).get("name"),
+                    "action_name": data.get("name"),
+                    "data": json.dumps(data),
+                })
+            if rows:
+                session.execute(sa.insert(self.SQLEvent.__table__), rows)
+            session.commit()
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
         stored = self._event_query(

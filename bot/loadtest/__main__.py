@@ -254,9 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "mean_s": round(statistics.fmean(ok_latencies), 3) if ok_latencies else None,
         "wechat_api_deliveries": api_deliveries,
         "faults": {f.name: f.result for f in fault_runs},
-        "problems": verdict.problems,
+        "problems": verdict.problems + [
+            f"fault not injected ({f.name}): the load finished first; "
+            "run with more --conversations" for f in fault_runs if "skipped" in f.result
+        ],
         "ok": verdict.ok and all(f.result.get("answers_again_after_s") is not None
-                                 for f in fault_runs if "skipped" not in f.result),
+                                 for f in fault_runs),
     })
     (out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
     print(json.dumps(report, ensure_ascii=False, indent=2))
@@ -289,7 +292,10 @@ def markdown(r: dict) -> str:
         f"| turns stored twice (after a visible error, retried) / unexplained | "
         f"{r['turns_stored_twice_after_visible_error']} / "
         f"{r['turns_stored_twice_unexplained']} |",
-        f"| WeChat messages processed twice | {r['wechat_turns_stored_twice']} |",
+        f"| WeChat messages answered with the apology (sent again) | "
+        f"{r['wechat_answered_with_apology_then_resent']} |",
+        f"| WeChat messages processed twice / answered but not stored | "
+        f"{r['wechat_turns_stored_twice']} / {r['wechat_answered_not_stored']} |",
         f"| conversations with events out of order | {r['conversations_out_of_order']} |",
         f"| profile start (all ready) | {r['profile_start_seconds']} s |",
         "",

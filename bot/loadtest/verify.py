@@ -115,10 +115,13 @@ def verify(records: list[dict[str, Any]], run: str, tracker_url: str, tickets_ur
     for r in wx:
         wx_msgs[r["msg_id"]].append(r)
     wx_answered = {m for m, rs in wx_msgs.items() if any(r["ok"] for r in rs)}
+    # Answered with the apology only: a visible error, which the merchant sends again.
+    wx_apologised = {m for m in wx_answered
+                     if all(r.get("apology") for r in wx_msgs[m] if r["ok"])}
     wx_stored = {int(k.rsplit(":", 1)[1]): n for k, n in wechat_ids.items()
                  if k.startswith(f"wechat-{wechat_account}:")}
     wx_dupes = [m for m, n in wx_stored.items() if n > 1]
-    wx_missing = [m for m in wx_answered if wx_stored.get(m, 0) == 0]
+    wx_missing = [m for m in wx_answered - wx_apologised if wx_stored.get(m, 0) == 0]
 
     latencies = sorted(r["latency"] for r in turns if r["ok"])
     v.numbers = {
@@ -143,6 +146,7 @@ def verify(records: list[dict[str, Any]], run: str, tracker_url: str, tickets_ur
         "wechat_messages": len(wx_msgs),
         "wechat_callbacks": len(wx),
         "wechat_answered": len(wx_answered),
+        "wechat_answered_with_apology_then_resent": len(wx_apologised),
         "wechat_turns_stored_twice": len(wx_dupes),
         "wechat_answered_not_stored": len(wx_missing),
         "latency_ok_count": len(latencies),

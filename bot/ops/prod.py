@@ -100,6 +100,7 @@ def prod_env(settings: ProdSettings, token: str, base: Mapping[str, str]) -> dic
         ("TF_CPP_MIN_LOG_LEVEL", "2"), ("RASA_TELEMETRY_ENABLED", "false"),
         ("SQLALCHEMY_SILENCE_UBER_WARNING", "1"), ("LOG_LEVEL", "INFO"),
         ("SQL_POOL_SIZE", "10"), ("SQL_MAX_OVERFLOW", "20"),
+        ("PROXIES_COUNT", "1"),  # nginx is the one proxy in front of the web app
     ):
         env.setdefault(name, default)
     return env

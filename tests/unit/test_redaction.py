@@ -26,6 +26,8 @@ from bot.stores import redact_value
         ("my password is Pw7731905", "Pw7731905", "password"),
         ("卡号 6222 0212 3456 7890 128", "6222 0212 3456 7890 128", "bank_card"),
         ("身份证号11010519491231002X", "11010519491231002X", "id_card"),
+        ("收到的验证码是 三九 七二 零一", "三九 七二 零一", "code"),
+        ("支付密码就是幺两三四五六", "幺两三四五六", "password"),
     ],
 )
 def test_secrets_are_masked(text, secret, kind):
