@@ -124,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwrote {settings.out_dir / 'benchmarks.md'}, {settings.out_dir / 'nlu.md'}, "
           f"{settings.plots_dir}/*.png; raw results {work / 'results.json'} "
           f"({time.perf_counter() - started:.0f} s)")
+    failed = [f"{bot} ×{n}: {r.errors} of {r.turns} turns"
+              for (bot, n), r in [*serving.load.items(), *serving.workers.items()] if r.errors]
+    if failed:  # fast failures would pass for speed: the figures mean nothing
+        print("\nINVALID RUN, turns failed: " + "; ".join(failed), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -101,8 +101,9 @@ class Server:
             process.wait()
 
 
-def base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RASA_CACHE")}
+def base_env(start: dict[str, str] | None = None) -> dict[str, str]:
+    """``start`` (default: this process's environment) without training-cache settings."""
+    env = {k: v for k, v in (start or os.environ).items() if not k.startswith("RASA_CACHE")}
     env.pop("RASA_MAX_CACHE_SIZE", None)
     env.update(TF_CPP_MIN_LOG_LEVEL="2", RASA_TELEMETRY_ENABLED="false",
                SQLALCHEMY_SILENCE_UBER_WARNING="1")
@@ -145,8 +146,8 @@ def our_bot(
     services = embedded_services(
         str(model), rasa_port=free_port(), actions_port=int(actions_port), web_port=free_port()
     )
-    env = default_env(int(actions_port))
-    env.update(base_env())
+    # default_env points Rasa at this action server, whatever `make` exported.
+    env = base_env(default_env(int(actions_port)))
     env["TRACKER_STORE_URL"] = f"sqlite:///{work / f'{name}-tracker.db'}"
     env["DATABASE_URL"] = f"sqlite:///{work / 'tickets.db'}"
     env["PYTHONPATH"] = str(ROOT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -25,7 +26,12 @@ def test_quick_bench_writes_its_reports(tmp_path):
     benchmarks = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
     nlu = (tmp_path / "nlu.md").read_text(encoding="utf-8")
     assert "## Targets" in benchmarks and "p95 turn latency" in benchmarks
-    assert "| 1 | ours |" in benchmarks  # conversations went through the REST webhook
+    ours = re.search(r"^\| 1 \| ours \|(.*)$", benchmarks, re.MULTILINE)
+    assert ours, benchmarks  # conversations went through the REST webhook
+    cells = [c.strip() for c in ours.group(1).split("|")]
+    turns, tickets, errors = (int(c) for c in cells[3:6])
+    assert turns > 0 and errors == 0 and tickets > 0, ours.group(0)  # the harness measured
+    # real turns: every one answered, forms ending in tickets from our action server
     assert "## Pipeline comparison" in nlu and "## Fallback threshold" in nlu
     for png in ("threshold.png", "latency.png", "throughput.png"):
         assert (tmp_path / "bench" / png).stat().st_size > 0
