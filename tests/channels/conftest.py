@@ -3,15 +3,13 @@ migrated ticket database for the durable dedup store (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from wechat_support import FakeApi, FakeBot
 
-from bot.db import make_engine
 from bot.tickets.migrate import upgrade
-from tests.tickets.tickets_support import PG_SKIP, PG_URL, schema_url
+from tests.tickets.tickets_support import pg_schema
 
 
 @pytest.fixture
@@ -40,17 +38,6 @@ def callbacks_db_url(
         upgrade(url)
         yield url
         return
-    if not PG_URL:
-        pytest.skip(PG_SKIP)
-    schema = f"wechat_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        url = schema_url(PG_URL, schema)
+    with pg_schema("wechat_test") as url:
         upgrade(url)
         yield url
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()

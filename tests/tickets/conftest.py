@@ -8,13 +8,12 @@ get a fresh empty schema each.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from tickets_support import PG_SKIP, PG_URL, FakeClock, schema_url
+from tickets_support import FakeClock, pg_schema
 
 from bot.db import make_engine
 from bot.tickets import TicketService
@@ -27,32 +26,12 @@ TABLES = (
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
-def _new_pg_schema() -> tuple[Engine, str]:
-    if not PG_URL:
-        pytest.skip(PG_SKIP)
-    schema = f"tickets_test_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    return admin, schema
-
-
-def _drop_pg_schema(admin: Engine, schema: str) -> None:
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def pg_session_url() -> Iterator[str]:
     """A schema for this test session (per xdist worker), migrated once."""
-    admin, schema = _new_pg_schema()
-    try:
-        url = schema_url(PG_URL, schema)
+    with pg_schema("tickets_test") as url:
         upgrade(url)
         yield url
-    finally:
-        _drop_pg_schema(admin, schema)
 
 
 def _truncate(url: str) -> None:
@@ -84,11 +63,8 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'tickets.db'}"
         return
-    admin, schema = _new_pg_schema()
-    try:
-        yield schema_url(PG_URL, schema)
-    finally:
-        _drop_pg_schema(admin, schema)
+    with pg_schema("tickets_test") as url:
+        yield url
 
 
 @pytest.fixture

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy.engine import make_url
 
 from bot.tickets import OpenRequest
@@ -34,6 +38,25 @@ def schema_url(base: str, schema: str) -> str:
     """``base`` with every connection's ``search_path`` set to ``schema``."""
     url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
     return url.render_as_string(hide_password=False)
+
+
+@contextmanager
+def pg_schema(prefix: str) -> Iterator[str]:
+    """A new, empty PostgreSQL schema in DATABASE_URL_TEST, as a URL; dropped afterwards."""
+    from bot.db import make_engine
+
+    if not PG_URL:
+        pytest.skip(PG_SKIP)
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema_url(PG_URL, schema)
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        admin.dispose()
 
 
 def make_request(
