@@ -159,13 +159,15 @@ def found(secret: str, haystack: str) -> bool:
     """``secret`` as typed, or a digit secret as a number of its own."""
     if secret.isdigit():
         rest = _GENERATED_RE.sub(" ", haystack)
-        return re.search(rf"(?<![0-9A-Za-z]){secret}(?![0-9A-Za-z])", rest) is not None
+        # "_" and "-" join id parts too (socket.io session ids are URL-safe base64).
+        return re.search(rf"(?<![\w-]){secret}(?![\w-])", rest, re.ASCII) is not None
     return secret in haystack
 
 
 def test_found_ignores_ids_and_dates_but_not_the_secret() -> None:
     assert not found("1182", "message_id 5e1182af3c0d4e2b9a1f0c3d2e4b5a69 at 2026-11-29")
     assert not found("2026", "created 2026-11-29 01:33:55.704019")
+    assert not found("1241", "sender Xk2_1241-abQ socket.io session")
     assert found("1182", "PIN码 1182")
     assert found("1182", '{"text": "PIN\u7801 1182"}')
     assert found("552301", "验证码552301")
