@@ -103,10 +103,27 @@ def _spans(text: str) -> list[tuple[int, int, str]]:
     return sorted(spans)
 
 
+# Texts already found to hold no secret (the same responses, slot values and intent
+# names are redacted on every turn); only secret-free texts are remembered.
+_CLEAN: dict[str, None] = {}
+_CLEAN_MAX, _CLEAN_TEXT_MAX = 4096, 1024
+
+
 def redact(text: str | None) -> Redaction:
     """Hide every secret in ``text``; offsets of the rest of the text are kept."""
     if not text:
         return Redaction(text or "", ())
+    if text in _CLEAN:
+        return Redaction(text, ())
+    result = _redact(text)
+    if not result.kinds and len(text) <= _CLEAN_TEXT_MAX:
+        if len(_CLEAN) >= _CLEAN_MAX:
+            _CLEAN.clear()
+        _CLEAN[text] = None
+    return result
+
+
+def _redact(text: str) -> Redaction:
     probe = text.translate(_FULLWIDTH)
     kinds = ["masked"] if MASK in text else []
     if not _MAYBE_SECRET_RE.search(probe):

@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import SQLTrackerStore, TrackerEventDiffEngine
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy.engine import URL, Engine, make_url
@@ -30,6 +30,7 @@ from bot.db import SQLITE_BUSY_TIMEOUT_MS
 from bot.logmask import install as mask_logs
 from bot.rasa_fixes import install as install_rasa_fixes
 from bot.redaction import redact_text
+from bot.tracker_cache import TrackerCache
 
 DEFAULT_URL = "sqlite:///var/tracker.db"
 logger = logging.getLogger(__name__)
@@ -94,10 +95,16 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
     """SQL tracker store configured by one URL, writing only redacted events.
 
     The endpoint's ``url`` (which Rasa passes as ``host``) is any SQLAlchemy URL, e.g.
-    ``sqlite:///var/tracker.db`` or ``postgresql://user@host:5432/db``.
+    ``sqlite:///var/tracker.db`` or ``postgresql://user@host:5432/db``. ``cache_size``
+    (endpoints.yml, default 256, 0 turns it off) bounds the trackers kept between turns
+    (``bot.tracker_cache``).
     """
 
-    def __init__(self, domain: Any = None, host: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, domain: Any = None, host: str | None = None, cache_size: int = 256,
+        **kwargs: Any,
+    ) -> None:
+        self.cache = TrackerCache(int(cache_size))
         parsed = make_url(host or DEFAULT_URL)
         super().__init__(
             domain=domain,
@@ -118,7 +125,11 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         try:
-            return await super().retrieve(sender_id)
+            with self.session_scope() as session:
+                version = self._newest_event_id(session, sender_id)
+            tracker = self.cache.take(sender_id, version) or await super().retrieve(sender_id)
+            self.cache.check_out(sender_id, tracker)
+            return tracker
         except Exception as error:
             _failure.set(error)
             logger.error("tracker store retrieve failed for %s: %s", sender_id, type(error))
@@ -133,15 +144,25 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
             raise
 
     async def _save_new_events(self, tracker: DialogueStateTracker) -> None:
-        """Rasa's ``SQLTrackerStore.save``, with one multi-row insert instead of ORM objects."""
+        """Rasa's ``SQLTrackerStore.save``, with one multi-row insert instead of ORM objects.
+
+        Events already stored are known without a count when this store handed the
+        tracker out; the saved tracker is kept for the next turn if nothing was redacted.
+        """
         await self.stream_events(tracker)
         with self.session_scope() as session:
+            stored = self.cache.stored_count(tracker)
+            if stored is None:
+                stored = self._stored_count(session, tracker.sender_id)
             rows = []
-            for event in self._additional_events(session, tracker):
-                data = event.as_dict()
+            unchanged = True
+            for event in itertools.islice(tracker.events, stored, len(tracker.events)):
+                redacted = redact_event(event)
+                unchanged = unchanged and redacted is event
+                data = redacted.as_dict()
                 rows.append({
                     "sender_id": tracker.sender_id,
-                    "type_name": event.type_name,
+                    "type_name": redacted.type_name,
                     "timestamp": data.get("timestamp"),
                     "intent_name": (data.get("parse_data") or {}).get("intent", {}).get("name"),
                     "action_name": data.get("name"),
@@ -150,10 +171,35 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
             if rows:
                 session.execute(sa.insert(self.SQLEvent.__table__), rows)
             session.commit()
+            self.cache.keep(tracker, self._newest_event_id(session, tracker.sender_id),
+                            exact=unchanged)
+
+    async def stream_events(self, tracker: DialogueStateTracker) -> None:
+        """Rasa's streaming to an event broker, of redacted events only."""
+        if self.event_broker is None:
+            return
+        stored = await SQLTrackerStore.retrieve(self, tracker.sender_id)  # not the cache
+        new_events = TrackerEventDiffEngine.event_difference(stored, tracker)
+        await self._stream_new_events(
+            self.event_broker, [redact_event(event) for event in new_events], tracker.sender_id
+        )
+
+    def _stored_count(self, session: Any, sender_id: str) -> int:
+        """Rasa's count of the stored events of the sender's latest session."""
+        return self._event_query(session, sender_id, fetch_events_from_all_sessions=False).count()
+
+    def _newest_event_id(self, session: Any, sender_id: str) -> int | None:
+        """The sender's newest stored event id: the version the tracker cache checks.
+
+        Sent as plain SQL: building and compiling the equivalent ``select()`` on each
+        call cost more than the query itself.
+        """
+        marker = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        sql = f"SELECT max(id) FROM {self.SQLEvent.__tablename__} WHERE sender_id = {marker}"
+        return session.connection().exec_driver_sql(sql, (sender_id,)).scalar()
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
-        stored = self._event_query(
-            session, tracker.sender_id, fetch_events_from_all_sessions=False
-        ).count()
+        """Rasa's events not yet stored, redacted (used by Rasa's own ``save`` paths)."""
+        stored = self._stored_count(session, tracker.sender_id)
         new_events = itertools.islice(tracker.events, stored, len(tracker.events))
         return (redact_event(event) for event in new_events)

@@ -130,3 +130,24 @@ def test_two_replicas_never_hold_one_conversation_at_once(redis_url):
 def test_a_failed_lock_cleanup_does_not_fail_a_processed_turn():
     store = AtomicRedisLockStore(url="redis://127.0.0.1:1/0", socket_timeout=0.5)
     store.cleanup("c4", 1)  # Redis unreachable: logged and counted, not raised
+
+
+@pytest.mark.postgres
+def test_kept_trackers_follow_what_other_replicas_write(postgres_url):
+    """The tracker cache (bot/tracker_cache.py) checks PostgreSQL's newest event id."""
+    check_database(postgres_url)
+    ours, theirs = ProdTrackerStore(host=postgres_url), ProdTrackerStore(host=postgres_url)
+    sender = f"ops-{uuid.uuid4().hex[:10]}"
+    tracker = DialogueStateTracker(sender, slots=[])
+    tracker.update(UserUttered("你好", {"name": "greet", "confidence": 1.0}))
+    asyncio.run(ours.save(tracker))
+    assert asyncio.run(ours.retrieve(sender)) is tracker  # kept between turns
+
+    other = asyncio.run(theirs.retrieve(sender))
+    other.update(UserUttered("再见", {"name": "goodbye", "confidence": 1.0}))
+    asyncio.run(theirs.save(other))
+    mine = asyncio.run(ours.retrieve(sender))
+    assert mine is not tracker
+    assert [e.text for e in mine.events if isinstance(e, UserUttered)] == ["你好", "再见"]
+    for store in (ours, theirs):
+        store.engine.dispose()

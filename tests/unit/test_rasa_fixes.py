@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
@@ -52,3 +54,65 @@ def test_install_is_idempotent() -> None:
     before = Event.resolve_by_type
     rasa_fixes.install()
     assert Event.resolve_by_type is before
+
+
+INTERPOLATION_CASES = [
+    ("商户号 {merchant_id}，原因 {unbind_reason}", {"merchant_id": "8", "unbind_reason": "其他"}),
+    ('/inform{"unbind_reason":"更换设备"}', {"merchant_id": "8495"}),
+    ("{missing} 与 {merchant_id}", {"merchant_id": "8495"}),
+    ("{{merchant_id}} 原样", {"merchant_id": "8495"}),
+    ("{{missing}} 原样", {}),
+    ("没有占位符", {}),
+    ("{0}", {}),
+]
+
+
+@pytest.mark.parametrize(("text", "values"), INTERPOLATION_CASES)
+def test_response_interpolation_gives_what_rasa_gives(text: str, values: dict) -> None:
+    assert rasa_fixes._interpolate_text(text, values) == rasa_fixes._rasa_interpolate_text(
+        text, values
+    )
+
+
+def test_a_json_button_payload_is_left_alone_without_logging_an_exception(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rasa.core.nlg import interpolator
+
+    button = {"title": "更换设备", "payload": '/inform{"unbind_reason":"更换设备"}'}
+    response = {"text": "请选择原因", "buttons": [dict(button)]}
+    assert interpolator.interpolate(response, {"merchant_id": "8495"})["buttons"] == [button]
+    captured = capsys.readouterr()
+    assert "KeyError" not in captured.out + captured.err + caplog.text
+
+
+def test_action_server_calls_share_one_connection_and_keep_their_headers() -> None:
+    from aiohttp import web
+    from rasa.utils.endpoints import EndpointConfig
+
+    peers: list[tuple[str, int]] = []
+    seen_tokens: list[str | None] = []
+
+    async def webhook(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername"))
+        seen_tokens.append(request.headers.get("X-Token"))
+        return web.json_response({"echo": (await request.json())["n"]})
+
+    async def scenario() -> list[object]:
+        app = web.Application()
+        app.router.add_post("/webhook", webhook)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", headers={"X-Token": "t"})
+        try:
+            return [await endpoint.request(json={"n": n}) for n in range(3)]
+        finally:
+            rasa_fixes._close_sessions()
+            await runner.cleanup()
+
+    assert asyncio.run(scenario()) == [{"echo": 0}, {"echo": 1}, {"echo": 2}]
+    assert len(set(peers)) == 1 and len(peers) == 3
+    assert seen_tokens == ["t", "t", "t"]

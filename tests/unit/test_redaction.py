@@ -93,3 +93,16 @@ def test_normaliser_folds_width_script_and_case():
     message = Message(data={"text": "營業執照"})
     TextNormaliser().process([message])
     assert message.get("text") == "营业执照"
+
+
+def test_only_secret_free_texts_are_remembered_between_calls():
+    from bot import redaction
+
+    secret, clean = "我的密码是 Zx998877 请帮我看看", "请问解绑需要带什么材料 2026"
+    for _ in range(2):
+        assert redaction.redact_text(secret) == "我的密码是 ****** 请帮我看看".replace(
+            "******", redaction.MASK
+        )
+        assert redaction.redact_text(clean) == clean
+    assert clean in redaction._CLEAN
+    assert not any("Zx998877" in text for text in redaction._CLEAN)

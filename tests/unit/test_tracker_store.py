@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from rasa.core.brokers.broker import EventBroker
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
@@ -41,8 +42,10 @@ def _turn(tracker: DialogueStateTracker, text: str, clock: itertools.count) -> N
 
 
 def _session_start(tracker: DialogueStateTracker, clock: itertools.count) -> None:
+    """As Rasa logs it: the action's event, stamped after the ``SessionStarted`` it returned."""
+    started = SessionStarted(timestamp=next(clock))
     tracker.update(ActionExecuted("action_session_start", timestamp=next(clock)))
-    tracker.update(SessionStarted(timestamp=next(clock)))
+    tracker.update(started)
     tracker.update(ActionExecuted("action_listen", timestamp=next(clock)))
 
 
@@ -83,3 +86,93 @@ def test_rows_match_rasas_store_except_for_the_secret(tmp_path: Path, domain: Do
     assert ours_view.latest_message.text == "你好"
     with sqlite3.connect(ours_db) as conn:
         assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def _dicts(tracker: DialogueStateTracker | None) -> list[dict]:
+    return [event.as_dict() for event in tracker.events] if tracker else []
+
+
+def _fresh_view(db: Path, domain: Domain) -> DialogueStateTracker | None:
+    """The tracker as a new process would load it (no cache)."""
+    store = RedactingSQLTrackerStore(domain, host=f"sqlite:///{db}", cache_size=0)
+    return asyncio.run(store.retrieve("m1"))
+
+
+def test_a_kept_tracker_is_exactly_what_the_database_would_load(
+    tmp_path: Path, domain: Domain
+) -> None:
+    db = tmp_path / "t.db"
+    store = RedactingSQLTrackerStore(domain, host=f"sqlite:///{db}")
+    clock = itertools.count(1_800_000_000)
+    reused = 0
+    for n, text in enumerate(("你好", "SN12345678", "我的密码是 Zx998877", "13812345678", "好的")):
+        saved_before = store.cache.take("m1", _newest_id(db))
+        tracker = asyncio.run(store.retrieve("m1")) or DialogueStateTracker("m1", domain.slots)
+        reused += tracker is saved_before is not None
+        assert _dicts(tracker) == _dicts(_fresh_view(db, domain)) or n == 0
+        if n in (0, 3):
+            _session_start(tracker, clock)
+        _turn(tracker, text, clock)
+        asyncio.run(store.save(tracker))
+    assert reused == 2  # plain turns reuse the tracker...
+    final = asyncio.run(store.retrieve("m1"))
+    assert _dicts(final) == _dicts(_fresh_view(db, domain))
+    assert "Zx998877" not in str(_dicts(final))  # ...a redacted turn is reloaded
+
+
+def _newest_id(db: Path) -> int | None:
+    if not db.exists():
+        return None
+    with sqlite3.connect(db) as conn:
+        return conn.execute("select max(id) from events where sender_id = 'm1'").fetchone()[0]
+
+
+def test_another_process_writing_or_a_failed_turn_makes_the_store_reload(
+    tmp_path: Path, domain: Domain
+) -> None:
+    db = tmp_path / "t.db"
+    url = f"sqlite:///{db}"
+    ours, other = RedactingSQLTrackerStore(domain, host=url), RedactingSQLTrackerStore(
+        domain, host=url
+    )
+    clock = itertools.count(1_800_000_000)
+    tracker = DialogueStateTracker("m1", domain.slots)
+    _session_start(tracker, clock)
+    _turn(tracker, "你好", clock)
+    asyncio.run(ours.save(tracker))
+
+    theirs = asyncio.run(other.retrieve("m1"))  # e.g. a second Sanic worker
+    _turn(theirs, "SN12345678", clock)
+    asyncio.run(other.save(theirs))
+    mine = asyncio.run(ours.retrieve("m1"))
+    assert mine is not tracker
+    assert _dicts(mine) == _dicts(_fresh_view(db, domain))
+    assert mine.latest_message.text == "SN12345678"
+
+    _turn(mine, "这一轮没有保存", clock)  # the turn fails before its save
+    again = asyncio.run(ours.retrieve("m1"))
+    assert again.latest_message.text == "SN12345678"
+    assert _dicts(again) == _dicts(_fresh_view(db, domain))
+
+
+class _Broker(EventBroker):
+    """Collects what the store publishes (a stand-in for Kafka or RabbitMQ)."""
+
+    def __init__(self) -> None:
+        self.published: list[dict] = []
+
+    def publish(self, event: dict) -> None:
+        self.published.append(event)
+
+
+def test_an_event_broker_is_only_given_redacted_events(tmp_path: Path, domain: Domain) -> None:
+    broker = _Broker()
+    store = RedactingSQLTrackerStore(domain, host=f"sqlite:///{tmp_path / 't.db'}")
+    store.event_broker = broker
+    clock = itertools.count(1_800_000_000)
+    tracker = DialogueStateTracker("m1", domain.slots)
+    _session_start(tracker, clock)
+    _turn(tracker, "我的密码是 Zx998877", clock)
+    asyncio.run(store.save(tracker))
+    assert len(broker.published) == len(tracker.events)
+    assert "密码" in str(broker.published) and "Zx998877" not in str(broker.published)
