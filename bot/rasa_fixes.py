@@ -29,6 +29,11 @@ message. Each fix keeps Rasa's behaviour and only removes a measured cost
   one session per event loop, whose idle connections are dropped after 2 s, before the
   action server's 5 s keep-alive ends, so a request never goes out on a connection the
   server is closing. The sessions are detached and closed when the process exits.
+- **The prediction graph runs without dask.** For each message Rasa runs the NLU graph
+  and the policy graph through ``dask.get``, which rebuilds a task graph and schedules
+  it: 8% of the server's CPU went to dask itself. The graph's nodes are pure functions
+  of their inputs, so the same nodes are called with the same inputs in dependency
+  order, each once, and the result is the same dictionary.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ import aiohttp
 import jsonschema
 import rasa.core.nlg.interpolator as interpolator
 from rasa.core.actions.action import RemoteAction
+from rasa.engine.exceptions import GraphRunError
+from rasa.engine.graph import GraphSchema
+from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.core.events import Event
 from rasa.shared.utils.common import all_subclasses
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
@@ -154,6 +162,46 @@ def _close_sessions() -> None:
     _sessions.clear()
 
 
+_rasa_graph_run = DaskGraphRunner.run
+
+
+def _minimal_schema(runner: DaskGraphRunner, targets: tuple[str, ...]) -> GraphSchema:
+    """The part of the runner's graph the targets need, worked out once per target list."""
+    known: dict[tuple[str, ...], GraphSchema] = runner.__dict__.setdefault("_minimal", {})
+    if targets not in known:
+        known[targets] = runner._graph_schema.minimal_graph_schema(list(targets))
+    return known[targets]
+
+
+def _run_graph(
+    self: DaskGraphRunner, inputs: dict[str, Any] | None = None,
+    targets: list[str] | None = None,
+) -> dict[str, Any]:
+    """``DaskGraphRunner.run``: each needed node called once, after the nodes it needs."""
+    run_targets = tuple(targets or self._graph_schema.target_names)
+    schema = _minimal_schema(self, run_targets)
+    results: dict[str, Any] = {}
+    for name, value in (inputs or {}).items():
+        if isinstance(value, str) and value in schema.nodes:
+            raise GraphRunError(
+                f"Input value '{value}' clashes with a node name. Make sure that none of "
+                f"the input names passed to the `run` method are the same as node names "
+                f"in the graph schema."
+            )
+        results[name] = (name, value)
+
+    def compute(name: str) -> Any:
+        if name not in results:
+            needed = [compute(dependency) for dependency in schema.nodes[name].needs.values()]
+            results[name] = self._instantiated_nodes[name](*needed)
+        return results[name]
+
+    try:
+        return dict(compute(target) for target in run_targets)
+    except RuntimeError as error:
+        raise GraphRunError("Error running runner.") from error
+
+
 def install() -> None:
     """Apply every fix once per process."""
     global _installed
@@ -165,4 +213,5 @@ def install() -> None:
     interpolator.interpolate_text = _interpolate_text
     EndpointConfig.session = _endpoint_session  # type: ignore[method-assign]
     atexit.register(_close_sessions)
+    DaskGraphRunner.run = _run_graph  # type: ignore[method-assign]
     _installed = True

@@ -116,3 +116,36 @@ def test_action_server_calls_share_one_connection_and_keep_their_headers() -> No
     assert asyncio.run(scenario()) == [{"echo": 0}, {"echo": 1}, {"echo": 2}]
     assert len(set(peers)) == 1 and len(peers) == 3
     assert seen_tokens == ["t", "t", "t"]
+
+
+def test_the_graph_runs_to_the_same_results_as_with_dask() -> None:
+    """NLU and policy predictions of the trained model, run by dask and by our runner."""
+    from rasa.core.agent import Agent
+    from rasa.core.channels.channel import UserMessage
+    from rasa.engine.exceptions import GraphRunError
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.paths import ROOT
+
+    agent = Agent.load(str(ROOT / "models" / "bot.tar.gz"))
+    runner, metadata = agent.processor.graph_runner, agent.processor.model_metadata
+    tracker = DialogueStateTracker("m1", agent.domain.slots)
+    tracker.update(ActionExecuted("action_listen"))
+    for text in ("我要解绑，商户号849581058120003", "要带什么材料", "asdfgh"):
+        graphs = (
+            ({"__message__": [UserMessage(text)], "__tracker__": tracker}, metadata.nlu_target),
+            ({"__tracker__": tracker}, metadata.core_target),
+        )
+        for inputs, target in graphs:
+            ours = runner.run(inputs=dict(inputs), targets=[target])[target]
+            theirs = rasa_fixes._rasa_graph_run(runner, inputs=dict(inputs), targets=[target])
+            if target == metadata.nlu_target:
+                assert [m.as_dict() for m in ours] == [m.as_dict() for m in theirs[target]]
+                parse = asyncio.run(agent.parse_message(text))
+                tracker.update(UserUttered(text, parse["intent"], parse["entities"], parse))
+            else:
+                assert ours == theirs[target]
+                assert ours.max_confidence > 0
+    with pytest.raises(GraphRunError):
+        runner.run(inputs={"x": metadata.nlu_target}, targets=[metadata.nlu_target])
