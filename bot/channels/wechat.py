@@ -1,6 +1,8 @@
 """WeChat Official Account (公众号) input channel at ``/webhooks/wechat/webhook``.
 
 Plaintext and safe (AES) mode; compatible mode is served as either, per request.
+Once ``WECHAT_ENCODING_AES_KEY`` is set, plaintext callbacks are refused (403) unless
+``WECHAT_ALLOW_PLAINTEXT=1``: in plaintext mode the signature does not cover the body.
 Late answers go through the customer-service message API.
 """
 
@@ -21,14 +23,15 @@ from bot.channels.wechat_base import (
     Envelope,
     Rejected,
     WeChatChannelBase,
-    cdata_safe,
     common_settings,
+    flag,
     parse_or_reject,
     read_body,
     required_args,
     setting,
     signature_ok,
 )
+from bot.channels.wechat_render import cdata_safe
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class WeChatInput(WeChatChannelBase):
             appid=setting(credentials, "appid", "WECHAT_APPID"),
             secret=setting(credentials, "secret", "WECHAT_APPSECRET"),
             settings=common_settings(credentials, "WECHAT", DEFAULT_API_BASE),
+            allow_plaintext=flag(credentials, "allow_plaintext", "WECHAT_ALLOW_PLAINTEXT"),
         )
 
     def __init__(
@@ -59,9 +63,12 @@ class WeChatInput(WeChatChannelBase):
         appid: str | None,
         secret: str | None,
         settings: CommonSettings,
+        allow_plaintext: bool = False,
     ) -> None:
         super().__init__(settings)
         self.token = token
+        self.allow_plaintext = allow_plaintext
+        """Accept plaintext callbacks even though the AES key is set (明文模式 by choice)."""
         self.appid = appid
         self.secret = secret
         self.crypto: WeChatCrypto | None = None
@@ -98,8 +105,12 @@ class WeChatInput(WeChatChannelBase):
         signature, timestamp, nonce = required_args(request, "signature", "timestamp", "nonce")
         if not signature_ok(signature, self.token or "", timestamp, nonce):
             raise Rejected(403, "invalid signature")
-        body = await read_body(request)
+        self.check_timestamp(timestamp)
         encrypt_type = (request.args.get("encrypt_type") or "raw").lower()
+        if encrypt_type == "raw" and self.crypto is not None and not self.allow_plaintext:
+            # The signature covers only token, timestamp and nonce, not the body.
+            raise Rejected(403, "plaintext callbacks are refused in safe mode")
+        body = await read_body(request)
         if encrypt_type == "raw":
             return Envelope(
                 parse_or_reject(body), encrypted=False, nonce=nonce, timestamp=timestamp

@@ -1,11 +1,14 @@
 """Shared callback pipeline of the WeChat Official Account and WeCom channels.
 
-A verified, decrypted callback is classified (turn, fixed reply, nothing). A turn
-is claimed in the dedup store (decided by the database, with Redis or an in-process
-cache in front for the outcomes) so retries never reach Rasa twice; if the bot
-answers within ``reply_timeout`` seconds (4 s by default, under WeChat's 5 s) the
-answer is a passive XML reply, otherwise the request is acknowledged at once and
-the answer goes out through the platform's message API from a background task.
+A verified, decrypted callback is checked for freshness (its signed timestamp within
+``TIMESTAMP_TOLERANCE`` seconds, its timestamp/nonce pair not reused for another
+message) and classified (turn, fixed reply, nothing). A turn is claimed in the dedup
+store (decided by the database, by Redis or an in-process cache while the database
+is down; the claim may take at most ``CLAIM_TIMEOUT`` seconds, else 503) so retries
+never reach Rasa twice. The ``reply_timeout`` budget (4 s by default, under WeChat's
+5 s) runs from the moment the callback arrives: if the bot answers within it the
+answer is a passive XML reply, otherwise the request is acknowledged at once and the
+answer goes out through the platform's message API from a background task.
 Every turn is rate limited per sender and what the merchant typed is screened and
 redacted (``bot.channels.screening.admit``) before Rasa sees it.
 """
@@ -19,6 +22,7 @@ import inspect
 import logging
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +37,7 @@ from sanic.response import HTTPResponse
 from bot.channels.delivery import process
 from bot.channels.screening import admit
 from bot.channels.wechat_api import ApiDelivery
-from bot.channels.wechat_dedup import ASYNC, PASSIVE, Deduplicator, Outcome
+from bot.channels.wechat_dedup import ASYNC, PASSIVE, Deduplicator, Outcome, ReplayGuard
 from bot.channels.wechat_inbound import ERROR_REPLY, IGNORE, REPLY, classify, load_menu
 from bot.channels.wechat_render import ChoiceMemory, render_messages
 from bot.channels.wechat_sqlstore import dedup_store
@@ -46,6 +50,12 @@ from bot.ratelimit import sender_limiter
 logger = logging.getLogger(__name__)
 
 DEFAULT_REPLY_TIMEOUT = 4.0
+CLAIM_TIMEOUT = 1.5
+"""Seconds a dedup claim may take before the callback is answered 503 (WeChat retries)."""
+PUBLISH_TIMEOUT = 0.5
+"""Seconds the reply waits for its outcome to be recorded; the write then continues alone."""
+TIMESTAMP_TOLERANCE = 300
+"""Seconds a callback's signed ``timestamp`` may differ from the server's clock."""
 _ENV_REF = re.compile(r"^\$\{(\w+)\}$")
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
@@ -81,6 +91,9 @@ class CommonSettings:
     menu_file: Path | None = None
     database_url: str | None = None
     """Where retry claims are recorded (the ticket database); None only in tests."""
+    proxies_count: int = 0
+    """Trusted reverse proxies in front (``PROXIES_COUNT``): logs then name the caller
+    from ``X-Forwarded-For`` instead of the proxy's address."""
 
 
 def setting(
@@ -104,6 +117,7 @@ def common_settings(
     """Settings read from credentials.yml with environment fallbacks."""
     timeout = setting(credentials, "reply_timeout", f"{env_prefix}_REPLY_TIMEOUT")
     menu_file = setting(credentials, "menu_file", f"{env_prefix}_MENU_FILE")
+    proxies = setting(credentials, "proxies_count", "PROXIES_COUNT") or "0"
     return CommonSettings(
         api_base=(
             setting(credentials, "api_base", f"{env_prefix}_API_BASE") or default_api_base
@@ -114,7 +128,14 @@ def common_settings(
         reply_timeout=float(timeout) if timeout else DEFAULT_REPLY_TIMEOUT,
         menu_file=Path(menu_file) if menu_file else None,
         database_url=database_url(),
+        proxies_count=int(proxies) if proxies.isdigit() else 0,
     )
+
+
+def flag(credentials: Mapping[str, Any] | None, key: str, env: str) -> bool:
+    """A yes/no setting (``1``, ``true``, ``yes`` or ``on`` mean yes)."""
+    value = setting(credentials, key, env) or ""
+    return value.lower() in {"1", "true", "yes", "on"}
 
 
 def signature_ok(signature: str, *parts: str) -> bool:
@@ -152,9 +173,18 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return bytes(buf)
 
 
-def cdata_safe(value: str) -> str:
-    """Text that cannot close the CDATA section wechatpy wraps reply content in."""
-    return value.replace("]]>", "]]]]><![CDATA[>")
+def caller_ip(request: Request, proxies_count: int) -> str:
+    """The caller's address for logs: with ``proxies_count`` trusted proxies in front,
+    the entry they vouch for in ``X-Forwarded-For``; otherwise the socket peer."""
+    if proxies_count > 0:
+        forwarded = [
+            part.strip()
+            for part in request.headers.get("x-forwarded-for", "").split(",")
+            if part.strip()
+        ]
+        if len(forwarded) >= proxies_count:
+            return forwarded[-proxies_count][:64]
+    return request.ip or "unknown"
 
 
 def parse_or_reject(data: Any) -> dict[str, str]:
@@ -186,7 +216,15 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
         self.menu = load_menu(settings.menu_file)
         self._store = make_store(settings.redis_url)
         self._dedup_store = dedup_store(self._store, settings.database_url)
-        self._dedup = Deduplicator(self._dedup_store, settings.key_prefix)
+        self._dedup = Deduplicator(
+            self._dedup_store, settings.key_prefix, stale_after=2 * settings.reply_timeout
+        )
+        self._replays = ReplayGuard(self._store, settings.key_prefix, TIMESTAMP_TOLERANCE)
+        self.claim_timeout = CLAIM_TIMEOUT
+        self.monotonic: Callable[[], float] = time.monotonic
+        """Clock of the reply budget (replaceable in tests)."""
+        self.wall_clock: Callable[[], float] = time.time
+        """Clock that signed timestamps are compared with (replaceable in tests)."""
         self._choices = ChoiceMemory(self._store, settings.key_prefix)
         self.tokens = AccessTokenCache(
             self._store, f"{settings.key_prefix}:access_token", self._fetch_token
@@ -272,9 +310,17 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
             stage,
             exc.status,
             exc.reason,
-            request.ip,
+            caller_ip(request, self.settings.proxies_count),
         )
         return response.text(exc.reason, status=exc.status)
+
+    def check_timestamp(self, timestamp: str) -> None:
+        """Refuse a signed ``timestamp`` more than ``TIMESTAMP_TOLERANCE`` s from now."""
+        value = timestamp.strip()
+        if not value.isdigit() or len(value) > 12:
+            raise Rejected(400, "invalid timestamp")
+        if abs(self.wall_clock() - int(value)) > TIMESTAMP_TOLERANCE:
+            raise Rejected(403, "timestamp too far from the server's clock")
 
     def passive(self, envelope: Envelope, text: str | None) -> HTTPResponse:
         if not text:
@@ -284,7 +330,12 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
         )
 
     async def handle_callback(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
-        """Answer one POST callback (passively, by acknowledging, or with an error status)."""
+        """Answer one POST callback (passively, by acknowledging, or with an error status).
+
+        The reply budget starts here, so reading, decrypting, the dedup claim, the rate
+        limit and the choice lookup all count against ``reply_timeout``.
+        """
+        deadline = self.monotonic() + self.reply_timeout
         unavailable = self._unconfigured_response()
         if unavailable:
             return unavailable
@@ -293,10 +344,15 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
             for field in ("ToUserName", "FromUserName", "MsgType"):
                 if not envelope.message.get(field, "").strip():
                     raise Rejected(400, f"missing field: {field}")
+            msg_id = self.dedup_key(envelope.message)
+            if not await self._replays.admit(
+                int(envelope.timestamp), envelope.nonce, msg_id, self.wall_clock()
+            ):
+                raise Rejected(403, "timestamp and nonce already used for another message")
         except Rejected as exc:
             return self._rejected(request, exc, "callback")
         message = envelope.message
-        sender, msg_id = message["FromUserName"], self.dedup_key(message)
+        sender = message["FromUserName"]
         logger.info(
             "%s callback sender=%s msg_id=%s type=%s",
             self.name(),
@@ -310,18 +366,11 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
             return self.no_reply()
         if inbound.kind == REPLY:
             return self.passive(envelope, inbound.text)
-        try:
-            owner = await self._dedup.claim(msg_id)
-        except Exception as exc:  # noqa: BLE001 - the store is down: refuse rather than duplicate
-            logger.error(
-                "%s dedup store unavailable (%s); msg_id=%s",
-                self.name(),
-                type(exc).__name__,
-                msg_id,
-            )
+        owner = await self._claim(msg_id)
+        if owner is None:
             return response.text("temporarily unavailable", status=503)
         if not owner:
-            outcome = await self._dedup.wait_outcome(msg_id, self.reply_timeout)
+            outcome = await self._dedup.wait_outcome(msg_id, self._remaining(deadline))
             logger.info(
                 "%s retry sender=%s msg_id=%s owner_outcome=%s",
                 self.name(),
@@ -332,15 +381,19 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
             if outcome is not None and outcome.mode == PASSIVE:
                 return self.passive(envelope, outcome.text)
             return self.no_reply()
-        screened = await admit(
-            self.limiter, self.name(), sender, inbound.text or "", typed=inbound.typed
-        )
-        if screened.reply:
-            await self._dedup.publish(msg_id, Outcome(PASSIVE, screened.reply))
-            return self.passive(envelope, screened.reply)
-        text = screened.text
-        if inbound.typed:
-            text = await self._choices.resolve(sender, text) or text
+        try:
+            screened = await admit(
+                self.limiter, self.name(), sender, inbound.text or "", typed=inbound.typed
+            )
+            if screened.reply:
+                await self._publish(msg_id, Outcome(PASSIVE, screened.reply))
+                return self.passive(envelope, screened.reply)
+            text = screened.text
+            if inbound.typed:
+                text = await self._choices.resolve(sender, text) or text
+        except Exception:
+            self._spawn(self._release(msg_id))  # let a retry answer instead
+            raise
         user_message = UserMessage(
             text,
             self.collector_class(),
@@ -349,26 +402,91 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
             message_id=f"{self.name()}-{msg_id}",
             metadata=self.metadata(message),
         )
-        decision = self._spawn(self._own_turn(on_new_message, user_message, msg_id))
+        decision = self._spawn(self._own_turn(on_new_message, user_message, msg_id, deadline))
         reply = await asyncio.shield(decision)
         return self.passive(envelope, reply)
 
+    def _remaining(self, deadline: float) -> float:
+        """Seconds left of the reply budget (never negative)."""
+        return max(0.0, deadline - self.monotonic())
+
+    async def _claim(self, msg_id: str) -> bool | None:
+        """Whether this request owns the turn; None if the claim failed or took too long.
+
+        A claim still running when the time is up keeps running; if it wins after all,
+        it is released so that WeChat's retry can take the turn.
+        """
+        claim = self._spawn(self._dedup.claim(msg_id))
+        try:
+            return await asyncio.wait_for(asyncio.shield(claim), self.claim_timeout)
+        except asyncio.TimeoutError:
+            reason = f"no answer within {self.claim_timeout:.1f}s"
+            claim.add_done_callback(lambda done: self._release_late_claim(done, msg_id))
+        except Exception as exc:  # noqa: BLE001 - every store is down: refuse, don't duplicate
+            reason = type(exc).__name__
+        logger.error(
+            "%s dedup store unavailable (%s); msg_id=%s answered 503", self.name(), reason, msg_id
+        )
+        return None
+
+    def _release_late_claim(self, claim: asyncio.Future, msg_id: str) -> None:
+        if not claim.cancelled() and claim.exception() is None and claim.result():
+            self._spawn(self._release(msg_id))
+
+    async def _release(self, msg_id: str) -> None:
+        try:
+            await self._dedup.release(msg_id)
+        except Exception as exc:  # noqa: BLE001 - the claim then goes stale and is taken over
+            logger.warning(
+                "%s could not release claim msg_id=%s (%s)", self.name(), msg_id, type(exc).__name__
+            )
+
+    async def _publish(self, msg_id: str, outcome: Outcome) -> None:
+        """Record the outcome for retries, waiting at most ``PUBLISH_TIMEOUT`` seconds."""
+        write = self._spawn(self._dedup.publish(msg_id, outcome))
+        try:
+            await asyncio.wait_for(asyncio.shield(write), PUBLISH_TIMEOUT)
+        except asyncio.TimeoutError:
+            write.add_done_callback(lambda done: self._log_publish(done, msg_id))
+        except Exception as exc:  # noqa: BLE001 - the answer still goes out
+            logger.error(
+                "%s could not record the outcome of msg_id=%s (%s)",
+                self.name(),
+                msg_id,
+                type(exc).__name__,
+            )
+
+    def _log_publish(self, write: asyncio.Future, msg_id: str) -> None:
+        if not write.cancelled() and write.exception() is not None:
+            logger.error(
+                "%s could not record the outcome of msg_id=%s (%s)",
+                self.name(),
+                msg_id,
+                type(write.exception()).__name__,
+            )
+
     async def _own_turn(
-        self, on_new_message: OnNewMessage, user_message: UserMessage, msg_id: str
+        self,
+        on_new_message: OnNewMessage,
+        user_message: UserMessage,
+        msg_id: str,
+        deadline: float,
     ) -> str | None:
         """Run the turn; return the passive reply, or None after handing it to the API."""
         turn = self._spawn(self._run_turn(on_new_message, user_message))
-        done, _ = await asyncio.wait({turn}, timeout=self.reply_timeout)
-        if turn in done:
+        remaining = self._remaining(deadline)
+        if remaining > 0:  # else the budget is spent: straight to the API
+            await asyncio.wait({turn}, timeout=remaining)
+        if turn.done():
             chunks = turn.result()
             first, rest = (chunks[0], chunks[1:]) if chunks else (None, [])
-            await self._dedup.publish(msg_id, Outcome(PASSIVE, first))
+            await self._publish(msg_id, Outcome(PASSIVE, first))
             if rest:
                 self._spawn(self.deliver(user_message.sender_id, rest, msg_id))
             return first
-        await self._dedup.publish(msg_id, Outcome(ASYNC))
+        await self._publish(msg_id, Outcome(ASYNC))
         logger.info(
-            "%s answer for msg_id=%s exceeds %.1fs; sending via API",
+            "%s answer for msg_id=%s not ready within the %.1fs budget; sending via API",
             self.name(),
             msg_id,
             self.reply_timeout,

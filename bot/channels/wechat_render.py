@@ -1,8 +1,11 @@
 """Turn Rasa bot messages into text WeChat can show.
 
 Buttons become numbered options ("回复数字选择：…"), markdown is stripped and long
-text is split under the 2048-byte limit at sentence boundaries. The numbered
-payloads are remembered per sender so that "1", "１" or "第1个" picks a button.
+text is split under the 2048-byte limit: at sentence or line ends (。！？ newline), or
+if a sentence is too long, at ；; and ". ! ?" followed by a space, then at commas or
+spaces, and only then anywhere. A chunk stays under the limit even after the CDATA
+escaping of the passive reply. The numbered payloads are remembered per sender so
+that "1", "１" or "第1个" picks a button.
 """
 
 from __future__ import annotations
@@ -34,7 +37,14 @@ _CHOICE = re.compile(
     r"^(?:第|选|选择)?\s*(\d{1,2}|[一二三四五六七八九十])\s*(?:个|项|条|号)?\s*[.。、)）]?$"
 )
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-_SENTENCE = re.compile(r"[^。！？\n]*[。！？\n]+|[^。！？\n]+")
+# Where a chunk may end, best first: after each match of one of these.
+_BOUNDARIES = [
+    re.compile(r"[。！？\n]+"),
+    re.compile(r"[；;]+\s*|[.!?]+\s+"),
+    re.compile(r"[，,、：:]+\s*|\s+"),
+]
+_CDATA_END = "]]>"
+_CDATA_END_ESCAPED = "]]]]><![CDATA[>"
 
 _MD_RULES = [
     (re.compile(r"```[^\n]*\n(.*?)```", re.S), r"\1"),
@@ -43,7 +53,8 @@ _MD_RULES = [
     (re.compile(r"\[([^\]]+)\]\(([^)\s]+)\)"), r"\1（\2）"),
     (re.compile(r"\*\*(.+?)\*\*", re.S), r"\1"),
     (re.compile(r"__(.+?)__", re.S), r"\1"),
-    (re.compile(r"(?<![*\w])\*(?!\s)([^*\n]+?)\*(?!\*)"), r"\1"),
+    # *emphasis*, also right after a CJK character (not in 2*3*4 or snake*case*)
+    (re.compile(r"(?<![*A-Za-z0-9])\*(?![\s*])([^*\n]*?[^*\s])\*(?!\*)"), r"\1"),
     (re.compile(r"~~(.+?)~~"), r"\1"),
     (re.compile(r"^\s{0,3}#{1,6}\s+", re.M), ""),
     (re.compile(r"^\s{0,3}>\s?", re.M), ""),
@@ -60,38 +71,74 @@ def strip_markdown(text: str) -> str:
     return _XML_INVALID.sub("", text).strip()
 
 
+def cdata_safe(value: str) -> str:
+    """Text that cannot close the CDATA section wechatpy wraps reply content in."""
+    return value.replace(_CDATA_END, _CDATA_END_ESCAPED)
+
+
+def reply_bytes(text: str) -> int:
+    """UTF-8 size of ``text`` as sent, after :func:`cdata_safe` (never less than raw)."""
+    return len(cdata_safe(text).encode("utf-8"))
+
+
+def _cut(text: str, boundary: re.Pattern[str]) -> list[str]:
+    """``text`` cut after every match of ``boundary`` (the pieces join back to it)."""
+    pieces, start = [], 0
+    for match in boundary.finditer(text):
+        if match.end() > start:
+            pieces.append(text[start : match.end()])
+            start = match.end()
+    if start < len(text):
+        pieces.append(text[start:])
+    return pieces
+
+
 def _hard_split(piece: str, max_bytes: int) -> list[str]:
-    out, cur = [], ""
+    """Cut anywhere: as many characters per part as fit (escaping counted)."""
+    out, cur, size = [], "", 0
     for ch in piece:
-        if len((cur + ch).encode("utf-8")) > max_bytes:
+        grows = len(ch.encode("utf-8"))
+        if ch == ">" and cur.endswith("]]"):
+            grows += len(_CDATA_END_ESCAPED) - len(_CDATA_END)
+        if cur and size + grows > max_bytes:
             out.append(cur)
-            cur = ""
+            cur, size = "", len(ch.encode("utf-8"))
+        else:
+            size += grows
         cur += ch
     if cur:
         out.append(cur)
     return out
 
 
-def split_text(text: str, max_bytes: int = TEXT_MAX_BYTES) -> list[str]:
-    """Split ``text`` into chunks of at most ``max_bytes`` UTF-8 bytes at 。！？ or newlines."""
-    chunks: list[str] = []
+def _pack(text: str, max_bytes: int, level: int = 0) -> list[str]:
+    """Greedy parts of ``text`` under ``max_bytes``, cut at the best boundary that works."""
+    if reply_bytes(text) <= max_bytes:
+        return [text]
+    if level == len(_BOUNDARIES):
+        return _hard_split(text, max_bytes)
+    parts: list[str] = []
     cur = ""
-    for piece in _SENTENCE.findall(text):
-        if len((cur + piece).encode("utf-8")) <= max_bytes:
+    for piece in _cut(text, _BOUNDARIES[level]):
+        if reply_bytes(cur + piece) <= max_bytes:
             cur += piece
             continue
-        if cur.strip():
-            chunks.append(cur.strip())
-        cur = ""
-        if len(piece.encode("utf-8")) <= max_bytes:
+        if cur:
+            parts.append(cur)
+        if reply_bytes(piece) <= max_bytes:
             cur = piece
         else:
-            parts = _hard_split(piece, max_bytes)
-            chunks.extend(p.strip() for p in parts[:-1] if p.strip())
-            cur = parts[-1]
-    if cur.strip():
-        chunks.append(cur.strip())
-    return chunks
+            *done, cur = _pack(piece, max_bytes, level + 1)
+            parts.extend(done)
+    if cur:
+        parts.append(cur)
+    return parts
+
+
+def split_text(text: str, max_bytes: int = TEXT_MAX_BYTES) -> list[str]:
+    """Split ``text`` into non-empty chunks of at most ``max_bytes`` UTF-8 bytes, also
+    once CDATA-escaped, at the best boundaries available (see the module)."""
+    return [part.strip() for part in _pack(text, max_bytes) if part.strip()]
 
 
 def parse_choice(text: str) -> int | None:

@@ -14,6 +14,9 @@ from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
+DURABLE_CLAIM_TIMEOUT = 1.0
+"""Seconds a claim waits for the database before the fast store decides it alone."""
+
 _DELETE_IF_EQUAL = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
     return redis.call('del', KEYS[1])
@@ -122,21 +125,32 @@ class RedisStore:
 class TieredStore:
     """A fast store (Redis, or in-process) in front of a durable one (the database).
 
-    - :meth:`set_if_absent` is decided by the durable store alone, so losing the fast
-      store's keys (Redis restarted without persistence) cannot make a key look new.
+    - :meth:`set_if_absent` (a retry claim) is decided by the durable store while it
+      answers within ``claim_timeout`` seconds; the winner also records the claim in the
+      fast store, and a key the fast store already holds (claimed there while the
+      database was down) is not won again. When the durable store fails or is too slow,
+      the fast store decides alone (Redis ``SET NX PX``, or the in-process cache), so a
+      database outage does not stop the channels. It fails only when both fail.
     - :meth:`set` and :meth:`delete` go to both; a failing fast store is logged and
       skipped. :meth:`set` fails only when both fail, :meth:`delete` when the durable
       store fails.
     - :meth:`get` reads the fast store first, then the durable one: only the durable
       store may say a key is absent, and its failure is the caller's.
 
-    A fast store that fails is logged once until it works again (retries poll it).
+    A failing store is logged once until it works again (retries poll it).
     """
 
-    def __init__(self, fast: KeyValueStore, durable: KeyValueStore) -> None:
+    def __init__(
+        self,
+        fast: KeyValueStore,
+        durable: KeyValueStore,
+        claim_timeout: float = DURABLE_CLAIM_TIMEOUT,
+    ) -> None:
         self.fast = fast
         self.durable = durable
+        self.claim_timeout = claim_timeout
         self._fast_down = False
+        self._durable_down = False
 
     def _skip(self, operation: str, exc: BaseException) -> None:
         if not self._fast_down:
@@ -150,7 +164,37 @@ class TieredStore:
         self._fast_down = False
 
     async def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
-        return await self.durable.set_if_absent(key, value, ttl)
+        try:
+            won = await asyncio.wait_for(
+                self.durable.set_if_absent(key, value, ttl), self.claim_timeout
+            )
+        except Exception as exc:  # noqa: BLE001 - includes the timeout: the fast store decides
+            if not self._durable_down:
+                logger.warning(
+                    "database claim failed (%s); claims fall back to the fast store",
+                    type(exc).__name__,
+                )
+            self._durable_down = True
+            return await self.fast.set_if_absent(key, value, ttl)
+        if self._durable_down:
+            logger.info("database claims are back")
+        self._durable_down = False
+        if not won:
+            return False
+        try:
+            mirrored = await self.fast.set_if_absent(key, value, ttl)
+        except Exception as exc:  # noqa: BLE001 - the database decided
+            self._skip("set_if_absent", exc)
+            return True
+        self._fast_ok()
+        if not mirrored:
+            # Claimed in the fast store while the database was down: that claim owns it,
+            # so give back the database row this call just won.
+            try:
+                await self.durable.delete(key, only_if=value)
+            except Exception as exc:  # noqa: BLE001 - the row expires with its TTL
+                logger.warning("could not release a database claim (%s)", type(exc).__name__)
+        return mirrored
 
     async def set(self, key: str, value: str, ttl: float) -> None:
         durable, fast = await asyncio.gather(

@@ -23,7 +23,6 @@ from bot.channels.wechat_base import (
     Rejected,
     WeChatChannelBase,
     WeChatCollector,
-    cdata_safe,
     common_settings,
     parse_or_reject,
     read_body,
@@ -31,6 +30,7 @@ from bot.channels.wechat_base import (
     setting,
     signature_ok,
 )
+from bot.channels.wechat_render import cdata_safe
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +124,9 @@ class WeComInput(WeChatChannelBase):
 
     async def open_envelope(self, request: Request) -> Envelope:
         signature, timestamp, nonce = required_args(request, "msg_signature", "timestamp", "nonce")
+        self.check_timestamp(timestamp)
+        # msg_signature covers the Encrypt field, so the (defused, size-capped) outer
+        # envelope must be parsed before the signature can be checked.
         outer = parse_or_reject(await read_body(request))
         encrypted = outer.get("Encrypt", "").strip()
         if not encrypted:

@@ -41,7 +41,10 @@ def callback(openid: str, content: str, msg_id: int, token: str = TOKEN) -> tupl
 
 
 def env(api_base: str) -> dict[str, str]:
-    """The WECHAT_* settings the profile needs to accept these callbacks."""
+    """The WECHAT_* settings the profile needs to accept these callbacks: plaintext mode,
+    so no AES key (with one set, the channel refuses plaintext callbacks). Each attempt
+    of :func:`callback` is freshly signed, as the channel refuses timestamps more than
+    300 s old and a timestamp/nonce pair reused for another message."""
     return {"WECHAT_TOKEN": TOKEN, "WECHAT_APPID": APPID, "WECHAT_APPSECRET": APPSECRET,
             "WECHAT_API_BASE": api_base, "WECHAT_ENCODING_AES_KEY": ""}
 

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 from rasa.core.channels.channel import register
 from rasa.core.run import create_http_input_channels
 from sanic import Sanic
 from wechat_support import AES_KEY
 
 from bot.channels.wechat import WeChatInput
+from bot.channels.wechat_base import PUBLISH_TIMEOUT
+from bot.channels.wechat_inbound import load_menu
 from bot.channels.wecom import WeComInput
+from bot.paths import ROOT
 
 SNIPPET = """
 rest:
@@ -37,7 +42,14 @@ ENV = {
 
 @pytest.fixture
 def no_wechat_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in [*ENV, "WECHAT_API_BASE", "WECOM_API_BASE", "REDIS_URL"]:
+    for name in [
+        *ENV,
+        "WECHAT_API_BASE",
+        "WECOM_API_BASE",
+        "REDIS_URL",
+        "WECHAT_ALLOW_PLAINTEXT",
+        "PROXIES_COUNT",
+    ]:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -103,3 +115,55 @@ def test_bad_keys_are_refused_with_a_clear_reason(no_wechat_env: pytest.MonkeyPa
         )
     with pytest.raises(ValueError, match="numeric AgentId"):
         WeComInput.from_credentials({"agent_id": "abc"})
+
+
+def test_credentials_yml_reply_timeout_is_about_four_seconds(
+    no_wechat_env: pytest.MonkeyPatch,
+) -> None:
+    """The passive-reply budget: close to 4 s, and with the outcome write still under
+    WeChat's 5 s. No secret is written in the file."""
+    credentials = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8"))
+    for cls in (WeChatInput, WeComInput):
+        entry = credentials[f"{cls.__module__}.{cls.__name__}"]
+        assert set(entry) <= {"reply_timeout"}, entry
+        timeout = cls.from_credentials(entry).reply_timeout
+        assert 3.5 <= timeout <= 4.0
+        assert timeout + PUBLISH_TIMEOUT < 5.0
+
+
+def test_every_menu_payload_is_an_intent_of_the_domain() -> None:
+    menu = load_menu()  # data/wechat_menu.yml
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    intents = {i if isinstance(i, str) else next(iter(i)) for i in domain["intents"]}
+    assert len(menu) >= 5
+    for key, payload in menu.items():
+        match = re.fullmatch(r"/(\w+)(\{.*\})?", payload)
+        assert match, f"{key}: {payload!r} is not an intent payload"
+        assert match.group(1) in intents, f"{key}: {match.group(1)} is not in domain.yml"
+
+
+def test_menu_keys_in_the_docs_exist_in_the_menu_file() -> None:
+    docs = (ROOT / "docs" / "wechat.md").read_text(encoding="utf-8")
+    keys = set(re.findall(r'"key": "(\w+)"', docs))
+    assert keys and keys <= set(load_menu())
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"), [(None, False), ("0", False), ("1", True), ("true", True)]
+)
+def test_plaintext_is_refused_in_safe_mode_unless_allowed(
+    no_wechat_env: pytest.MonkeyPatch, value: str | None, allowed: bool
+) -> None:
+    for name, setting in ENV.items():
+        no_wechat_env.setenv(name, setting)
+    if value is not None:
+        no_wechat_env.setenv("WECHAT_ALLOW_PLAINTEXT", value)
+    assert WeChatInput.from_credentials(None).allow_plaintext is allowed
+    assert WeChatInput.from_credentials({"allow_plaintext": "yes"}).allow_plaintext
+
+
+def test_proxies_count_comes_from_the_environment(no_wechat_env: pytest.MonkeyPatch) -> None:
+    assert WeChatInput.from_credentials(None).settings.proxies_count == 0
+    no_wechat_env.setenv("PROXIES_COUNT", "1")
+    assert WeChatInput.from_credentials(None).settings.proxies_count == 1
+    assert WeComInput.from_credentials(None).settings.proxies_count == 1

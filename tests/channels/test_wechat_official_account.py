@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from wechat_support import (
@@ -204,6 +205,45 @@ async def test_forged_signatures_are_403(
     _secrets_absent(caplog)
 
 
+async def oversized_chunks() -> AsyncIterator[bytes]:
+    """80 KB sent chunked: no Content-Length announces the size."""
+    yield b"<xml><Content><![CDATA["
+    for _ in range(10):
+        yield "长".encode() * 2730
+    yield b"]]></Content></xml>"
+
+
+async def test_forged_signature_is_403_before_the_body_is_parsed(
+    api: FakeApi, bot: FakeBot
+) -> None:
+    """A hostile body under a forged signature is refused for the signature (403), not
+    parsed (which would give 400 for the DTD or the size)."""
+    forged = OfficialAccount().plaintext("", token="guessed-token").params
+    forged_aes = PLATFORM.encrypted(text_xml("x", 6010)).params
+    forged_aes["signature"] = forged["signature"]
+    async with serve(official_account(api), bot) as served:
+        results = [
+            await served.post_raw(forged, XXE.encode()),
+            await served.post_raw(forged, LAUGHS.encode()),
+            await served.post_raw(forged, text_xml("长" * 30_000, 6011).encode()),
+            await served.post_raw(forged, oversized_chunks()),
+            await served.post_raw(forged_aes, XXE.encode()),
+        ]
+    assert results == [(403, b"invalid signature")] * 5
+    assert bot.turns == []
+
+
+async def test_oversized_chunked_body_with_a_good_signature_is_400(
+    api: FakeApi, bot: FakeBot
+) -> None:
+    async with serve(official_account(api), bot) as served:
+        status, body = await served.post_raw(PLATFORM.plaintext("").params, oversized_chunks())
+        ok_status, _ = await served.post(PLATFORM.plaintext(text_xml("还在吗", 6012)))
+    assert (status, body) == (400, b"body larger than 65536 bytes")
+    assert ok_status == 200
+    assert bot.texts == ["还在吗"]
+
+
 async def test_wrong_appid_in_the_envelope_is_403(api: FakeApi, bot: FakeBot) -> None:
     other_app = OfficialAccount(appid="wx_someone_else_000")
     async with serve(official_account(api), bot) as served:
@@ -258,13 +298,10 @@ async def test_slow_answer_goes_through_the_customer_service_api_once(api: FakeA
     xml = text_xml("我要解绑", 7002)
     channel = official_account(api, reply_timeout=0.3)
     async with serve(channel, bot) as served:
-        started = time.monotonic()
         status, body = await served.post(PLATFORM.encrypted(xml))
-        elapsed = time.monotonic() - started
         retry_status, retry_body = await served.post(PLATFORM.encrypted(xml))
         await channel.wait_idle()
-    assert (status, body) == (200, b"success")
-    assert elapsed < 0.8
+    assert (status, body) == (200, b"success")  # acknowledged, not answered passively
     assert (retry_status, retry_body) == (200, b"success")
     assert len(bot.turns) == 1
     assert len(api.token_fetches) == 1
@@ -434,3 +471,13 @@ async def test_long_answer_is_split_and_the_rest_sent_through_the_api(api: FakeA
     assert all(p.endswith("。") for p in parts)
     assert first.startswith("操作步骤\n")
     assert "".join(parts).replace("操作步骤\n", "") == sentence * 60
+
+
+async def test_reply_text_with_a_cdata_end_arrives_intact(api: FakeApi) -> None:
+    answer = "代码示例：a]]>b，以及 ]]]]> 结尾"
+    bot = FakeBot(replies={"示例": [{"text": answer}]})
+    async with serve(official_account(api), bot) as served:
+        _, plain = await served.post(PLATFORM.plaintext(text_xml("示例", 9201)))
+        _, safe = await served.post(PLATFORM.encrypted(text_xml("示例", 9202)))
+    assert xml_fields(plain)["Content"] == answer
+    assert PLATFORM.open_reply(safe)["Content"] == answer

@@ -9,9 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.channels.wechat_render import (
+    TEXT_MAX_BYTES,
     ChoiceMemory,
+    cdata_safe,
     parse_choice,
     render_messages,
+    reply_bytes,
     split_text,
     strip_markdown,
 )
@@ -30,6 +33,10 @@ from bot.channels.wechat_xml import XmlRejected, parse_xml
         ("```\ncode\n```", "code"),
         ("商户号_849581_", "商户号_849581_"),
         ("a\n\n\n\nb", "a\n\nb"),
+        ("请按*确认*键", "请按确认键"),
+        ("*注意*：先备份", "注意：先备份"),
+        ("面积 2*3*4 立方", "面积 2*3*4 立方"),
+        ("a * b * c", "a * b * c"),
     ],
 )
 def test_strip_markdown(markdown: str, plain: str) -> None:
@@ -48,6 +55,52 @@ def test_split_text_breaks_at_sentence_ends() -> None:
 def test_split_text_hard_splits_one_endless_sentence() -> None:
     chunks = split_text("啊" * 2000)
     assert [len(c.encode()) for c in chunks] == [2046, 2046, 1908]
+
+
+def test_split_text_uses_secondary_boundaries_before_cutting_words() -> None:
+    english = "Press F1 and F4 to open the menu. " * 120  # no 。！？ or newline at all
+    chunks = split_text(english)
+    assert len(chunks) > 1
+    assert all(len(c.encode()) <= 2048 and c.endswith("menu.") for c in chunks)
+    assert " ".join(chunks) == english.strip()
+    clauses = "第一项内容需要认真核对；" * 200 + "结束"
+    chunks = split_text(clauses)
+    assert all(len(c.encode()) <= 2048 for c in chunks)
+    assert all(c.endswith("；") for c in chunks[:-1]) and chunks[-1].endswith("结束")
+    assert "".join(chunks) == clauses
+    mixed = "Step one; step two! Really? " * 100
+    assert all(c[-1] in ";!?" for c in split_text(mixed, max_bytes=300)[:-1])
+
+
+def test_split_text_keeps_chunks_under_the_limit_after_cdata_escaping() -> None:
+    text = "]]>" + "啊" * 681  # 2046 bytes, but 2058 once "]]>" is escaped
+    chunks = split_text(text)
+    assert len(chunks) == 2 and "".join(chunks) == text
+    assert all(reply_bytes(c) <= TEXT_MAX_BYTES for c in chunks)
+    only = split_text("]]>" * 1000)
+    assert "".join(only) == "]]>" * 1000
+    assert all(len(cdata_safe(c).encode()) <= TEXT_MAX_BYTES for c in only)
+
+
+def _without_space(text: str) -> str:
+    return "".join(ch for ch in text if not ch.isspace())
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.text(max_size=4000)
+    | st.text(
+        alphabet=st.sampled_from(list("]]>>]解绑。；;.!? \n😀a")), min_size=2100, max_size=6000
+    )
+)
+def test_every_chunk_fits_in_2048_bytes_for_arbitrary_text(text: str) -> None:
+    """Any text; the second strategy is always over the limit, and dense in "]]>"."""
+    chunks = split_text(text)
+    assert all(0 < len(c.encode("utf-8")) <= TEXT_MAX_BYTES for c in chunks)
+    assert all(reply_bytes(c) <= TEXT_MAX_BYTES for c in chunks)
+    assert _without_space("".join(chunks)) == _without_space(text)
+    rendered = render_messages([{"text": text, "buttons": [{"title": text[:50], "payload": "/a"}]}])
+    assert all(reply_bytes(c) <= TEXT_MAX_BYTES for c in rendered.chunks)
 
 
 @settings(max_examples=200, deadline=None)

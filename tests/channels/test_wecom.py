@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 
 import pytest
 from wechat_support import (
@@ -141,3 +142,54 @@ async def test_slow_answer_goes_through_the_application_message_api(api: FakeApi
         "text": {"content": "已收到您的消息（第1条）。"},
         "safe": 0,
     }
+
+
+async def test_unsubscribe_gets_an_empty_reply_and_never_reaches_rasa(
+    api: FakeApi, bot: FakeBot
+) -> None:
+    async with serve(wecom_app(api), bot) as served:
+        result = await served.post(WECOM.encrypted(wecom_xml("event", {"Event": "unsubscribe"})))
+    assert result == (200, b"")
+    assert bot.turns == []
+
+
+async def test_malformed_and_entity_xml_inside_the_envelope_is_400(
+    api: FakeApi, bot: FakeBot
+) -> None:
+    laughs = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 '
+        '"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'
+        f"<xml><ToUserName>{CORP_ID}</ToUserName><FromUserName>{WECOM_USER}</FromUserName>"
+        "<CreateTime>1</CreateTime><MsgType>text</MsgType><Content>&lol2;</Content>"
+        f"<AgentID>{AGENT_ID}</AgentID></xml>"
+    )
+    async with serve(wecom_app(api), bot) as served:
+        malformed = await served.post(WECOM.encrypted("<xml><ToUserName>ww</ToUserName><Content>"))
+        entity = await served.post(WECOM.encrypted(laughs))
+        outer = WECOM.encrypted(wecom_xml("text", {"Content": "x"}, 20))
+        broken_outer = await served.post_raw(outer.params, outer.body[:-8])
+        still_ok = await served.post(WECOM.encrypted(wecom_xml("text", {"Content": "在吗"}, 21)))
+    assert malformed == (400, b"malformed XML")
+    assert entity == (400, b"DTD or entity declarations are not allowed")
+    assert broken_outer == (400, b"malformed XML")
+    assert still_ok[0] == 200
+    assert bot.texts == ["在吗"]
+
+
+async def test_oversized_chunked_body_is_400_without_content_length(
+    api: FakeApi, bot: FakeBot
+) -> None:
+    callback = WECOM.encrypted(wecom_xml("text", {"Content": "x"}, 30))
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"<xml><Encrypt><![CDATA["
+        for _ in range(10):
+            yield b"A" * 8192  # 80 KB in all, and no Content-Length announces it
+        yield b"]]></Encrypt></xml>"
+
+    async with serve(wecom_app(api), bot) as served:
+        status, body = await served.post_raw(callback.params, chunks())
+        still_ok = await served.post(WECOM.encrypted(wecom_xml("text", {"Content": "在吗"}, 31)))
+    assert (status, body) == (400, b"body larger than 65536 bytes")
+    assert still_ok[0] == 200
+    assert bot.texts == ["在吗"]

@@ -113,8 +113,16 @@ class OfficialAccount:
         self.token = token
         self.crypto = WeChatCrypto(token, aes_key, appid)
 
-    def plaintext(self, xml: str, token: str | None = None) -> Callback:
-        timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+    def plaintext(
+        self,
+        xml: str,
+        token: str | None = None,
+        timestamp: str | None = None,
+        nonce: str | None = None,
+    ) -> Callback:
+        """Plaintext mode: ``signature`` covers token, timestamp and nonce only."""
+        timestamp = timestamp or str(int(time.time()))
+        nonce = nonce or secrets.token_hex(5)
         params = {
             "signature": sign(token or self.token, timestamp, nonce),
             "timestamp": timestamp,
@@ -123,9 +131,12 @@ class OfficialAccount:
         }
         return Callback(params, xml.encode("utf-8"))
 
-    def encrypted(self, xml: str) -> Callback:
+    def encrypted(
+        self, xml: str, timestamp: str | None = None, nonce: str | None = None
+    ) -> Callback:
         """Safe mode: body ``<ToUserName/><Encrypt/>``, ``msg_signature`` in the query."""
-        timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+        timestamp = timestamp or str(int(time.time()))
+        nonce = nonce or secrets.token_hex(5)
         envelope = xml_fields(self.crypto.encrypt_message(xml, nonce, timestamp))
         encrypt = envelope["Encrypt"]
         body = (
@@ -171,8 +182,15 @@ class WeComServer:
             "echostr": envelope["Encrypt"],
         }
 
-    def encrypted(self, xml: str, agent_id: str = AGENT_ID) -> Callback:
-        timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+    def encrypted(
+        self,
+        xml: str,
+        agent_id: str = AGENT_ID,
+        timestamp: str | None = None,
+        nonce: str | None = None,
+    ) -> Callback:
+        timestamp = timestamp or str(int(time.time()))
+        nonce = nonce or secrets.token_hex(5)
         envelope = xml_fields(self.crypto.encrypt_message(xml, nonce, timestamp))
         body = (
             f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName>"
@@ -333,13 +351,18 @@ def settings(api: FakeApi, **overrides: Any) -> CommonSettings:
     return CommonSettings(**values)
 
 
-def official_account(api: FakeApi, aes: bool = True, **overrides: Any) -> WeChatInput:
+def official_account(
+    api: FakeApi, aes: bool = True, allow_plaintext: bool = True, **overrides: Any
+) -> WeChatInput:
+    """An Official Account channel; by default it also takes plaintext callbacks, as
+    ``WECHAT_ALLOW_PLAINTEXT=1`` allows, so tests can post both kinds to one channel."""
     return WeChatInput(
         token=TOKEN,
         encoding_aes_key=AES_KEY if aes else None,
         appid=APPID,
         secret=APPSECRET,
         settings=settings(api, **overrides),
+        allow_plaintext=allow_plaintext,
     )
 
 
@@ -374,8 +397,11 @@ class Served:
         async with self.http.post(self.url, params=callback.params, data=callback.body) as resp:
             return resp.status, await resp.read()
 
-    async def post_raw(self, params: dict[str, str], body: bytes) -> tuple[int, bytes]:
-        async with self.http.post(self.url, params=params, data=body) as resp:
+    async def post_raw(
+        self, params: dict[str, str], body: Any, headers: dict[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        """POST ``body`` (bytes, or an async iterator of bytes: sent chunked)."""
+        async with self.http.post(self.url, params=params, data=body, headers=headers) as resp:
             return resp.status, await resp.read()
 
 
