@@ -1,6 +1,15 @@
 # One image for every process of the production profile (deploy/k8s/*.yaml chooses the
 # command): Rasa replicas, action servers, the web app and the migration job.
 # Not built on the development machines (no Docker there): see docs/deploy.md.
+
+# The chat page, built from the locked npm packages (bot/web/chat/static/ is not in git).
+FROM node:20-bookworm-slim AS frontend
+WORKDIR /app/bot/web/frontend
+COPY bot/web/frontend/package.json bot/web/frontend/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY bot/web/frontend/src src
+RUN npm run build
+
 FROM python:3.10-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
@@ -20,6 +29,7 @@ RUN useradd --uid 10001 --create-home jiebang
 WORKDIR /app
 COPY --from=build /venv /venv
 COPY --from=build --chown=10001:10001 /app /app
+COPY --from=frontend --chown=10001:10001 /app/bot/web/chat/static /app/bot/web/chat/static
 RUN rm -rf /app/var /app/tests /app/.venv && mkdir -p /app/var && chown 10001 /app/var
 USER 10001
 EXPOSE 5005 5055 8000

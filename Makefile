@@ -25,7 +25,7 @@ export ACTION_ENDPOINT_URL ?= http://127.0.0.1:5055/webhook
 FRONTEND := bot/web/frontend
 CHAT_JS := bot/web/chat/static/main.js
 
-.PHONY: help run test venv train migrate frontend system-deps lint validate pytest \
+.PHONY: help run test venv train migrate frontend node-deps system-deps lint validate pytest \
         conversations lock clean prod-setup run-prod loadtest bench bench-quick
 
 help:
@@ -80,7 +80,19 @@ $(MODEL): $(TRAINING_INPUTS) | venv
 # The chat page is built from npm packages (package-lock.json); no CDN at run time.
 frontend: $(CHAT_JS)
 
-$(FRONTEND)/node_modules/.installed: $(FRONTEND)/package-lock.json
+# esbuild needs Node.js 18 or newer; Debian's nodejs and npm are installed when npm is missing.
+NODE_MIN := 18
+node-deps:
+	@command -v npm >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq nodejs npm; } || { \
+	  echo "npm not found and apt-get could not install it: install Node.js $(NODE_MIN)+ and npm"; \
+	  exit 1; }
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= $(NODE_MIN) ? 0 : 1)' || { \
+	  echo "Node.js $$(node --version) is too old to build the chat page: $(NODE_MIN)+ is needed"; \
+	  exit 1; }
+
+$(FRONTEND)/node_modules/.installed: $(FRONTEND)/package-lock.json | node-deps
 	cd $(FRONTEND) && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 

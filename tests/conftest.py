@@ -33,6 +33,9 @@ WECHAT_TEST_ENV = {
     "WECOM_SECRET": "corp-secret-never-logged-987654321",
     "WECOM_AGENT_ID": "1000002",
     "WECOM_API_BASE": "http://127.0.0.1:9",
+    # The AES key is set, so plaintext callbacks are refused unless allowed; the
+    # security tests post both kinds.
+    "WECHAT_ALLOW_PLAINTEXT": "1",
 }
 
 
@@ -56,6 +59,7 @@ class RunningBot:
     tickets_url: str
     log_dir: Path
     console_token: str = ""
+    help_centre_url: str = ""
 
     @property
     def rest_url(self) -> str:
@@ -77,6 +81,12 @@ def running_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot
     # Every log line, Rasa's debug output included, is read back by tests/security.
     env["LOG_LEVEL"] = "DEBUG"
     env["CONSOLE_TOKEN"] = "running-bot-console-token-0123"
+    env["AUDIT_HMAC_KEY"] = "running-bot-audit-key-0123456789"
+    # The console waits 80 ms for Rasa's ranking; on a busy CI machine the tests wait
+    # longer so that they check the fused ranking, not the BM25 fallback.
+    env["CONSOLE_NLU_TIMEOUT"] = "5"
+    # Answers that name the help centre then carry a link (the chat page must show it).
+    env["SUPPORT_HELP_CENTRE_URL"] = "https://help.example.com/unbind?from=bot"
     subprocess.run(
         [sys.executable, "-m", "bot.tickets", "migrate"], env=env, cwd=ROOT, check=True,
         capture_output=True,
@@ -90,4 +100,5 @@ def running_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot
             tickets_url=env["DATABASE_URL"],
             log_dir=tmp / "logs",
             console_token=env["CONSOLE_TOKEN"],
+            help_centre_url=env["SUPPORT_HELP_CENTRE_URL"],
         )

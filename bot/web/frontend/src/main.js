@@ -8,6 +8,11 @@ const OUTBOX_KEY = "jiebang.chat.outbox";
 const SESSION_ID = /^[0-9a-f]{32}$/;
 const GREETING = "/greet";
 const ACK_TIMEOUT = 60000; // Rasa acks once it has handled the message and replied
+const SLOW_AFTER = 8000; // no ack by then: ask whether Rasa is up, and say what is going on
+const DOWN_TEXT =
+  "解绑助手暂时无法服务：对话服务没有启动或正在维护。请稍后再试，恢复后本页会自动重新连接，您输入的消息会在恢复后发出。";
+const SLOW_TEXT = "解绑助手回复得比平时慢，请稍候…";
+const OFFLINE_TEXT = "网络已断开，联网后会自动重新连接…";
 
 // Relative to the page, so the chat also works under a path prefix behind a proxy.
 const base = new URL(".", window.location.href);
@@ -28,6 +33,8 @@ let unsure = outbox.length > 0; // a message may have reached Rasa without our s
 let ready = false; // connected and joined the conversation's room
 let connection = 0; // bumped on every connect, to ignore work of a dropped connection
 let composing = false;
+let slowTimer = 0; // runs while a message waits for its ack
+const forgotten = new Set(); // ids this tab has delivered or dropped from the shared outbox
 
 function readSession() {
   const id = localStorage.getItem(SESSION_KEY);
@@ -43,8 +50,18 @@ function readOutbox() {
   }
 }
 
+// Other tabs of the same chat share the stored outbox: keep the messages they queued.
 function saveOutbox() {
-  localStorage.setItem(OUTBOX_KEY, JSON.stringify(outbox));
+  const mine = new Set(outbox.map((i) => i.id));
+  const others = readOutbox().filter((i) => !mine.has(i.id) && !forgotten.has(i.id));
+  const all = [...others, ...outbox].sort((a, b) => (a.time || 0) - (b.time || 0));
+  localStorage.setItem(OUTBOX_KEY, JSON.stringify(all));
+}
+
+function dropFromOutbox(ids) {
+  for (const id of ids) forgotten.add(id);
+  outbox = outbox.filter((i) => !ids.has(i.id));
+  saveOutbox();
 }
 
 function newId() {
@@ -56,6 +73,30 @@ function showStatus(text, kind = "") {
   status.textContent = text || "";
   status.className = kind ? `status ${kind}` : "status";
   status.hidden = !text;
+}
+
+// true or false: whether Rasa answers; null: the web app itself cannot be reached.
+async function rasaUp() {
+  try {
+    const answer = await fetch(new URL("chat/health", base), { cache: "no-store" });
+    return (await answer.json()).rasa === true;
+  } catch {
+    return null;
+  }
+}
+
+// A reply is overdue: say whether Rasa is down or just slow instead of typing forever.
+function watchReply() {
+  clearTimeout(slowTimer);
+  slowTimer = setTimeout(async () => {
+    const id = inflight;
+    if (!id) return;
+    const up = await rasaUp();
+    if (inflight !== id) return;
+    if (up === false) showStatus(DOWN_TEXT, "down");
+    else showStatus(SLOW_TEXT);
+    watchReply();
+  }, SLOW_AFTER);
 }
 
 // --- sending ---------------------------------------------------------------------
@@ -80,6 +121,7 @@ function flush() {
   if (item.display) metadata.display = item.display;
   if (item.hidden) metadata.hidden = true;
   const data = { message: item.text, session_id: sessionId, metadata };
+  watchReply();
   socket.timeout(ACK_TIMEOUT).emit("user_uttered", data, (error, ack) => {
     if (inflight !== item.id) return;
     if (!error) {
@@ -97,8 +139,9 @@ function flush() {
 async function delivered(id, ack) {
   if (inflight !== id) return;
   inflight = null;
-  outbox = outbox.filter((i) => i.id !== id);
-  saveOutbox();
+  clearTimeout(slowTimer);
+  showStatus("");
+  dropFromOutbox(new Set([id]));
   view.markSent(id);
   view.setTyping(false);
   // Rasa had this message already (sent before a drop): its replies may have been
@@ -123,9 +166,7 @@ async function fetchHistory() {
 async function resync(conn) {
   const history = await fetchHistory();
   if (!history || conn !== connection) return false;
-  const done = new Set(history.delivered || []);
-  outbox = outbox.filter((i) => !done.has(i.id));
-  saveOutbox();
+  dropFromOutbox(new Set(history.delivered || []));
   view.render(history.messages || [], outbox);
   return true;
 }
@@ -170,34 +211,42 @@ socket.on("bot_uttered", (message) => {
     .map((b) => ({ title: b.title, payload: String(b.payload ?? b.title) }));
   const text = typeof message.text === "string" ? message.text : "";
   if (text || buttons.length) view.addBot(text, buttons, Date.now());
-  if (inflight) view.setTyping(true); // keep the dots below the newest message
+  showStatus(""); // Rasa answers: not down, no longer slow
+  if (inflight) {
+    view.setTyping(true); // keep the dots below the newest message
+    watchReply();
+  }
 });
 
 socket.on("disconnect", (reason) => {
   ready = false;
   if (inflight) unsure = true;
   inflight = null;
+  clearTimeout(slowTimer);
   view.setTyping(false);
-  if (reason !== "io client disconnect") showStatus("连接已断开，正在重新连接…");
+  if (reason === "io client disconnect") return; // new chat, or the offline handler
+  showStatus(navigator.onLine ? "连接已断开，正在重新连接…" : OFFLINE_TEXT);
 });
 
 socket.on("connect_error", async () => {
   ready = false;
-  let rasaUp = null;
-  try {
-    const answer = await fetch(new URL("chat/health", base), { cache: "no-store" });
-    rasaUp = (await answer.json()).rasa === true;
-  } catch {
-    rasaUp = null; // the web app itself is unreachable: network trouble
-  }
+  const up = await rasaUp(); // null: the web app is unreachable, network trouble
   if (socket.connected) return;
-  if (rasaUp === false) {
-    showStatus(
-      "解绑助手暂时无法服务：对话服务没有启动或正在维护。请稍后再试，恢复后本页会自动重新连接，您输入的消息会在恢复后发出。",
-      "down",
-    );
-  } else {
+  if (!navigator.onLine) showStatus(OFFLINE_TEXT);
+  else if (up === false) showStatus(DOWN_TEXT, "down");
+  else showStatus("正在重新连接…");
+});
+
+// The browser knows at once when the network goes: do not wait ~45 s for socket.io's
+// ping timeout. Messages typed meanwhile wait in the outbox.
+window.addEventListener("offline", () => {
+  socket.disconnect();
+  showStatus(OFFLINE_TEXT);
+});
+window.addEventListener("online", () => {
+  if (!socket.connected) {
     showStatus("正在重新连接…");
+    socket.connect();
   }
 });
 
@@ -244,7 +293,7 @@ $("new-chat").addEventListener("click", () => {
   localStorage.removeItem(SESSION_KEY);
   sessionId = null;
   outbox = [];
-  saveOutbox();
+  localStorage.setItem(OUTBOX_KEY, "[]"); // a new conversation: nothing left to send
   inflight = null;
   unsure = false;
   ready = false;
