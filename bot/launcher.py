@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.paths import ROOT, VAR
-from bot.web.console.auth import TOKEN_ENV, TOKEN_FILE, console_token
+from bot.web.console.auth import TOKEN_ENV, console_token, token_file
 
 PYTHON = sys.executable
 RASA = str(Path(PYTHON).with_name("rasa"))
@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for service in stack.services:
             for url in service.public_urls:
                 print(f"  {service.name:<8} {url}")
-        source = TOKEN_ENV if os.environ.get(TOKEN_ENV, "").strip() else TOKEN_FILE
+        source = TOKEN_ENV if os.environ.get(TOKEN_ENV, "").strip() else token_file()
         print(f"  console token ({source}): {token}")
         print(f"  try: curl -s -XPOST http://127.0.0.1:{args.rasa_port}/webhooks/rest/webhook "
               "-H 'Content-Type: application/json' -d '{\"sender\":\"me\",\"message\":\"你好\"}'")

@@ -9,13 +9,17 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from console_support import (
+    AUDIT_KEY,
+    PERSONAL_AGENT,
+    PERSONAL_TOKEN,
     SENDER,
     TOKEN,
+    WECOM_SENDER,
     Databases,
     LiveServer,
     open_ticket,
@@ -27,7 +31,18 @@ from bot.launcher import free_port
 from bot.paths import ROOT
 from bot.tickets import TicketService
 from bot.tickets.migrate import upgrade
+from bot.web.console.auth import Credentials, parse_agent_tokens
 from bot.web.console.routes import build_context, console_blueprint
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_key_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A fixed audit HMAC key; nothing configured from the repository's var/."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUDIT_HMAC_KEY", AUDIT_KEY)
+        patch.delenv("CONSOLE_AGENTS", raising=False)
+        patch.setenv("CONSOLE_AGENTS_FILE", str(tmp_path_factory.mktemp("agents") / "none"))
+        yield
 
 
 @pytest.fixture
@@ -40,16 +55,22 @@ def dbs(tmp_path: Path) -> Iterator[Databases]:
     service.dispose()
     write_conversation(tracker_url, SENDER, "rest")
     write_conversation(tracker_url, "wx:account:openid-1", "wechat")
+    write_conversation(tracker_url, WECOM_SENDER, "wecom")
     yield Databases(tickets_url, tracker_url, ticket)
 
 
 @pytest.fixture
-def app(dbs: Databases) -> Iterator[Sanic]:
-    ctx = build_context(TOKEN, dbs.tickets_url, dbs.tracker_url)
+async def app(dbs: Databases) -> AsyncIterator[Sanic]:
+    """The console alone, in process: the shared token, and 李四's personal token."""
+    credentials = Credentials(TOKEN, parse_agent_tokens(f"{PERSONAL_AGENT}:{PERSONAL_TOKEN}"))
+    ctx = build_context(database_url=dbs.tickets_url, tracker_store_url=dbs.tracker_url,
+                        credentials=credentials)
     sanic_app = Sanic(f"console_test_{os.urandom(4).hex()}")
     sanic_app.config.RASA_URL = "http://127.0.0.1:9"  # nothing listens: BM25 only
     sanic_app.blueprint(console_blueprint(ctx))
+    sanic_app.ctx.console = ctx
     yield sanic_app
+    await ctx.close()
     ctx.tickets.dispose()
 
 
@@ -66,6 +87,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     write_conversation(tracker_url, SENDER, "rest")
     port = free_port()
     env = dict(os.environ, CONSOLE_TOKEN=TOKEN, DATABASE_URL=tickets_url,
+               CONSOLE_AGENTS=f"{PERSONAL_AGENT}:{PERSONAL_TOKEN}",
                TRACKER_STORE_URL=tracker_url, RASA_URL="http://127.0.0.1:9",
                PYTHONPATH=str(ROOT),
                # Schemathesis sends wrong tokens on purpose (its ignored_auth check), many

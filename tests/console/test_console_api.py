@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from console_support import AGENT, HEADERS, MERCHANT, PHONE, SECRET_TEXT, SENDER, TOKEN, Databases
+from console_support import (
+    AGENT,
+    HEADERS,
+    MERCHANT,
+    PHONE,
+    SECRET_TEXT,
+    SENDER,
+    TOKEN,
+    WECOM_SENDER,
+    Databases,
+)
 from sanic import Sanic
 
 from bot.audit import AuditLog
 from bot.redaction import MASK
 from bot.tickets import TicketService
+from bot.web.console import api
 from bot.web.console.auth import agent_name, console_token, token_matches
 
 API_GETS = [
@@ -20,9 +33,11 @@ API_GETS = [
     "/api/answers?q=F1",
     f"/api/tickets?merchant={MERCHANT}",
     f"/api/conversations/{SENDER}",
+    "/api/conversations?ticket=UB-20250101-0001",
     "/api/guide",
     "/api/openapi.json",
 ]
+UNKNOWN = ["/api/nope", "/api/tickets/x", "/api/", "/api/tickets/UB-20250101-0001/steps"]
 
 
 async def get(app: Sanic, path: str, headers: dict[str, str] | None = None):
@@ -48,7 +63,7 @@ def audit_rows(dbs: Databases):
 # --- auth -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", API_GETS)
+@pytest.mark.parametrize("path", API_GETS + UNKNOWN)
 async def test_no_token_is_401_and_nothing_else(app: Sanic, path: str) -> None:
     reply = await get(app, path, headers={})
     assert reply.status == 401
@@ -63,9 +78,32 @@ async def test_wrong_token_is_401(app: Sanic, auth: str) -> None:
     assert reply.content == b""
 
 
-@pytest.mark.parametrize("path", API_GETS)
-async def test_right_token_is_200(app: Sanic, path: str) -> None:
+@pytest.mark.parametrize("auth", [f"Bearer {TOKEN}x", f"Basic {TOKEN}"])
+@pytest.mark.parametrize("path", UNKNOWN)
+async def test_unknown_api_paths_need_the_token_too(app: Sanic, path: str, auth: str) -> None:
+    """The API's route map cannot be probed without a token: 401 before 404."""
+    reply = await get(app, path, headers={"Authorization": auth})
+    assert reply.status == 401 and reply.content == b""
+
+
+@pytest.mark.parametrize("path", UNKNOWN)
+async def test_unknown_api_path_with_the_token_is_a_json_404(app: Sanic, path: str) -> None:
     reply = await get(app, path)
+    assert reply.status == 404
+    assert reply.headers["content-type"].startswith("application/json")
+    assert reply.json == {"error": "没有这个接口，见 /api/openapi.json"}
+    assert reply.headers["cache-control"] == "no-store"
+    assert reply.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_unknown_page_outside_the_api_is_still_sanics_404(app: Sanic) -> None:
+    reply = await get(app, "/console/nope", headers={})
+    assert reply.status == 404 and "application/json" not in reply.headers["content-type"]
+
+
+@pytest.mark.parametrize("path", API_GETS)
+async def test_right_token_is_200(app: Sanic, dbs: Databases, path: str) -> None:
+    reply = await get(app, path.replace("UB-20250101-0001", dbs.ticket.ticket_no))
     assert reply.status == 200, reply.text
 
 
@@ -74,7 +112,7 @@ async def test_agent_name_is_required(app: Sanic) -> None:
     assert reply.status == 400
     assert "坐席姓名" in reply.json["error"]
     reply = await get(app, "/api/session")
-    assert reply.json == {"agent": AGENT}
+    assert reply.json == {"agent": AGENT, "verified": False}
 
 
 def test_token_helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,6 +175,104 @@ async def test_answer_search_degrades_to_bm25(app: Sanic) -> None:
     assert all(guide[a:b].lower() in top["matched_terms"] for a, b in spans)
 
 
+RANKING = {
+    "intent": {"name": "faq_about_pos", "confidence": 0.9},
+    "intent_ranking": [
+        {"name": "faq_about_pos", "confidence": 0.9},
+        {"name": "greet", "confidence": 0.06},
+        {"name": "faq_funds", "confidence": 0.04},
+    ],
+}
+
+
+async def test_answers_fuse_the_nlu_ranking(app: Sanic, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rasa's ranking reorders the hits; each hit says how confident the NLU was."""
+    calls = []
+
+    async def parse(http: object, url: str, text: str, timeout: float) -> dict:
+        calls.append((url, text, timeout))
+        return RANKING
+
+    plain = (await get(app, "/api/answers?q=" + quote("钱"))).json
+    monkeypatch.setattr(api, "parse_with_rasa", parse)
+    body = (await get(app, "/api/answers?q=" + quote("钱"))).json
+    assert calls == [("http://127.0.0.1:9", "钱", api.NLU_TIMEOUT)]
+    assert body["nlu"] == {"available": True, "intent": "faq_about_pos", "confidence": 0.9,
+                           "message": None}
+    assert plain["hits"][0]["topic"] == "funds"  # BM25 alone
+    order = [h["topic"] for h in body["hits"]]
+    assert order[:2] == ["funds", "about_pos"]  # the NLU lifted about_pos from nowhere
+    assert "about_pos" not in [h["topic"] for h in plain["hits"]]
+    by_topic = {h["topic"]: h for h in body["hits"]}
+    assert by_topic["about_pos"]["nlu_confidence"] == 0.9
+    assert by_topic["about_pos"]["matched_terms"] == [] and by_topic["about_pos"]["bm25"] == 0
+    assert by_topic["funds"]["nlu_confidence"] == 0.04
+    assert all(by_topic[t]["nlu_confidence"] is None for t in order if t not in RANKING_TOPICS)
+    assert by_topic["about_pos"]["score"] == pytest.approx(0.5 * 0.9, abs=1e-3)
+    assert by_topic["funds"]["score"] == pytest.approx(0.5 * 1 + 0.5 * 0.04, abs=1e-3)
+    scores = [h["score"] for h in body["hits"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+RANKING_TOPICS = {"about_pos", "funds"}
+
+
+async def test_answers_call_rasa_and_fall_back_to_bm25_on_timeout(app: Sanic) -> None:
+    """A real HTTP round trip to a stand-in for Rasa: answered, then too slow."""
+    from aiohttp import web
+
+    seen: list[str] = []
+    release = asyncio.Event()
+
+    async def parse(request: web.Request) -> web.Response:
+        text = (await request.json())["text"]
+        seen.append(text)
+        if text == "审核几天":
+            await release.wait()  # far longer than the console waits
+        return web.json_response({**RANKING, "text": text})
+
+    rasa = web.Application()
+    rasa.router.add_post("/model/parse", parse)
+    runner = web.AppRunner(rasa)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    app.config.RASA_URL = f"http://127.0.0.1:{port}"
+    ctx = app.ctx.console
+    ctx.nlu_timeout = 0.2
+    try:
+        fast = (await get(app, "/api/answers?q=" + quote("钱"))).json
+        slow = (await get(app, "/api/answers?q=" + quote("审核几天"))).json
+        again = (await get(app, "/api/answers?q=" + quote("钱"))).json
+    finally:
+        release.set()
+        await runner.cleanup()
+    assert seen == ["钱", "审核几天", "钱"]
+    assert fast["nlu"]["available"] and fast["nlu"]["intent"] == "faq_about_pos"
+    assert again["hits"] == fast["hits"]
+    assert slow["nlu"]["available"] is False and "BM25" in slow["nlu"]["message"]
+    assert slow["hits"][0]["topic"] == "audit" and slow["hits"][0]["nlu_confidence"] is None
+    assert isinstance(slow["took_ms"], float)
+
+
+async def test_one_http_session_serves_every_call_until_the_server_stops(app: Sanic) -> None:
+    ctx = app.ctx.console
+    first = ctx.http_session()
+    assert ctx.http_session() is first and not first.closed
+    await ctx.close()  # the blueprint's after_server_stop listener
+    assert first.closed and ctx.http is None
+    assert ctx.http_session() is not first
+
+
+def test_nlu_timeout_fits_the_budget_and_can_be_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert api.NLU_TIMEOUT < 0.1  # the answer must come back within 100 ms
+    monkeypatch.delenv("CONSOLE_NLU_TIMEOUT", raising=False)
+    assert api.nlu_timeout() == api.NLU_TIMEOUT
+    monkeypatch.setenv("CONSOLE_NLU_TIMEOUT", "0.5")
+    assert api.nlu_timeout() == 0.5
+
+
 async def test_answers_render_contacts(app: Sanic, monkeypatch: pytest.MonkeyPatch) -> None:
     body = (await get(app, "/api/answers?q=" + quote("客服电话"))).json
     hit = next(h for h in body["hits"] if h["topic"] == "contact_support")
@@ -177,7 +313,11 @@ async def test_ticket_lookup(app: Sanic, dbs: Databases, query: str) -> None:
         ("merchant=abc", "商户号只能包含数字"),
         ("phone=12345", "手机号应为11位数字"),
         ("ticket=XX-1", "工单号应以UB开头"),
+        ("merchant=", "商户号不能为空"),
+        ("phone=%20%20", "手机号不能为空"),
+        ("ticket=", "工单号不能为空"),
         ("", "请只填写一项"),
+        ("merchant=&phone=", "请只填写一项"),
         (f"merchant={MERCHANT}&phone={PHONE}", "请只填写一项"),
     ],
 )
@@ -280,7 +420,7 @@ async def test_transcript(app: Sanic, dbs: Databases) -> None:
     body = reply.json
     assert reply.status == 200
     assert body["channel"] == "web" and body["channel_label"] == "网页"
-    assert body["tickets"] == [dbs.ticket.ticket_no]
+    assert body["tickets"] == [dbs.ticket.ticket_no] and body["truncated"] is False
     speakers = [t["speaker"] for t in body["turns"]]
     assert speakers == ["user", "bot", "user", "bot"]
     first = body["turns"][0]
@@ -291,11 +431,18 @@ async def test_transcript(app: Sanic, dbs: Databases) -> None:
     assert MASK in body["turns"][2]["text"]
 
 
-async def test_wechat_transcript_channel(app: Sanic) -> None:
-    reply = await get(app, "/api/conversations/" + quote("wx:account:openid-1", safe=""))
+@pytest.mark.parametrize(
+    ("sender", "channel", "label"),
+    [("wx:account:openid-1", "wechat", "微信公众号"), (WECOM_SENDER, "wecom", "企业微信")],
+)
+async def test_wechat_and_wecom_transcript_channels(
+    app: Sanic, sender: str, channel: str, label: str
+) -> None:
+    reply = await get(app, "/api/conversations/" + quote(sender, safe=""))
     assert reply.status == 200
-    assert (reply.json["channel"], reply.json["channel_label"]) == ("wechat", "微信公众号")
-    assert reply.json["tickets"] == []
+    assert (reply.json["channel"], reply.json["channel_label"]) == (channel, label)
+    assert {t["channel"] for t in reply.json["turns"] if t["speaker"] == "user"} == {channel}
+    assert reply.json["tickets"] == [] and reply.json["truncated"] is False
 
 
 async def test_unknown_conversation_is_404(app: Sanic) -> None:
@@ -332,8 +479,12 @@ async def test_guide(app: Sanic) -> None:
 async def test_openapi_lists_every_route(app: Sanic) -> None:
     spec = (await get(app, "/api/openapi.json")).json
     assert spec["openapi"].startswith("3.")
-    assert {"/api/answers", "/api/tickets", "/api/tickets/{ticket_no}/steps/{step}",
-            "/api/conversations/{sender_id}", "/api/guide"} <= set(spec["paths"])
+    routes = {
+        "/" + re.sub(r"<([a-z_]+)(:[a-z]+)?>", r"{\1}", route.path)
+        for route in app.router.routes if route.path.startswith("api/")
+    }
+    assert routes == set(spec["paths"])
+    assert "/api/conversations" in routes and "/api/tickets/{ticket_no}/steps/{step}" in routes
 
 
 # --- regressions found by Schemathesis --------------------------------------------
@@ -348,3 +499,74 @@ async def test_wrong_method_is_405_with_allow_header(app: Sanic) -> None:
     assert reply.headers["x-content-type-options"] == "nosniff"
     _, reply = await app.asgi_client.delete("/api/tickets/UB-20250101-0001/steps/x")
     assert reply.status == 401 and reply.content == b""
+
+
+# --- conversations by ticket, newest turns ----------------------------------------
+
+
+@pytest.mark.parametrize("form", ["{no}", "{no_lower}"])
+async def test_conversation_of_a_ticket(app: Sanic, dbs: Databases, form: str) -> None:
+    no = dbs.ticket.ticket_no
+    number = form.format(no=no, no_lower=no.lower().replace("-", ""))
+    reply = await get(app, "/api/conversations?ticket=" + quote(number))
+    assert reply.status == 200, reply.text
+    body = reply.json
+    assert body["sender_id"] == SENDER and body["tickets"] == [no]
+    assert [t["speaker"] for t in body["turns"]] == ["user", "bot", "user", "bot"]
+    assert "123456" not in reply.text
+    row = audit_rows(dbs)[0]
+    assert (row.action, row.params) == ("conversations.read", {"ticket": no, "sender": SENDER})
+    assert row.result_count == 4
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ("ticket=UB-20250101-9999", 404, "找不到工单 UB-20250101-9999"),
+        ("ticket=XX-1", 400, "工单号应以UB开头"),
+        ("ticket=", 400, "工单号不能为空"),
+        ("", 400, "请填写工单号"),
+        ("ticket=UB-20250101-9999&sender=x", 400, "请填写工单号"),
+    ],
+)
+async def test_conversation_of_a_ticket_is_validated(
+    app: Sanic, query: str, status: int, message: str
+) -> None:
+    reply = await get(app, f"/api/conversations?{query}")
+    assert reply.status == status
+    assert message in reply.json["error"]
+
+
+async def test_anonymised_ticket_has_no_conversation(app: Sanic, dbs: Databases) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    service = TicketService.from_url(dbs.tickets_url)
+    try:
+        service.cancel_ticket(dbs.ticket.ticket_no, "test")
+        service.anonymise_closed(datetime.now(timezone.utc) + timedelta(days=1))
+    finally:
+        service.dispose()
+    reply = await get(app, f"/api/conversations?ticket={dbs.ticket.ticket_no}")
+    assert reply.status == 404 and "没有关联的会话" in reply.json["error"]
+
+
+@pytest.mark.parametrize(("limit", "truncated"), [(3, True), (4, False), (50, False)])
+async def test_long_conversations_show_the_newest_turns(
+    app: Sanic, limit: int, truncated: bool
+) -> None:
+    app.ctx.console.max_turns = limit
+    body = (await get(app, f"/api/conversations/{SENDER}")).json
+    assert body["truncated"] is truncated
+    texts = [t["text"] for t in body["turns"]]
+    assert len(texts) == min(limit, 4)
+    assert texts[-1] == "密码只在POS机上输入，请不要发给任何人。"  # the newest is kept
+    if truncated:
+        assert "要带什么证件" not in texts  # the oldest is the one left out
+
+
+async def test_privacy_export_reader_still_gets_every_turn(dbs: Databases) -> None:
+    from bot.web.console.conversations import TranscriptReader, read_only_engine
+
+    reader = TranscriptReader(read_only_engine(dbs.tracker_url))
+    assert len(reader.transcript(SENDER)) == 4
+    assert reader.last(SENDER, 1).truncated and len(reader.last(SENDER, 1).turns) == 1

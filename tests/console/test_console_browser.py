@@ -7,7 +7,15 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from console_support import AGENT, MERCHANT, TOKEN, LiveServer
+from console_support import (
+    AGENT,
+    MERCHANT,
+    PERSONAL_AGENT,
+    PERSONAL_TOKEN,
+    SENDER,
+    TOKEN,
+    LiveServer,
+)
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bot.paths import ROOT
@@ -45,12 +53,24 @@ def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
     context.close()
 
 
-def log_in(page: Page, token: str = TOKEN) -> None:
+def log_in(page: Page, token: str = TOKEN, agent: str = AGENT) -> None:
     page.goto("/console")
     expect(page).to_have_url("/console/login")
-    page.fill("#agent", AGENT)
+    page.fill("#agent", agent)
     page.fill("#token", token)
     page.press("#token", "Enter")
+
+
+def test_a_personal_token_logs_in_without_typing_a_name(page: Page) -> None:
+    log_in(page, PERSONAL_TOKEN, agent="")
+    expect(page).to_have_url("/console#answers")
+    expect(page.locator("#agent-name")).to_have_text(PERSONAL_AGENT)
+
+
+def test_the_shared_token_needs_a_name(page: Page) -> None:
+    log_in(page, TOKEN, agent="")
+    expect(page.locator("#login-error")).to_contain_text("坐席姓名")
+    expect(page).to_have_url("/console/login")
 
 
 def test_wrong_token_stays_on_login(page: Page) -> None:
@@ -108,6 +128,7 @@ def test_agent_workflow(page: Page, live_server: LiveServer) -> None:
 
     # The ticket links to its conversation.
     card.locator(".transcript-link").click()
+    expect(page.locator("#conversation-meta")).to_contain_text(f"会话ID：{SENDER}")
     expect(page.locator("#conversation-meta")).to_contain_text("渠道：网页")
     expect(page.locator("#conversation-meta")).to_contain_text(no)
     turns = page.locator("#turns > li")
@@ -116,6 +137,19 @@ def test_agent_workflow(page: Page, live_server: LiveServer) -> None:
     expect(turns.nth(1).locator(".btns span")).to_have_text("解绑的八个步骤")
     expect(turns.nth(2)).to_contain_text("[已隐藏]")
     assert "123456" not in page.locator("#turns").inner_text()
+
+    # The 会话 tab takes a ticket number as well as a sender id.
+    page.locator("#sender").fill("")
+    page.locator("#sender").fill(SENDER)
+    page.keyboard.press("Enter")
+    expect(page.locator("#conversation-meta")).to_contain_text(f"工单：{no}")
+    page.goto("/console#answers")
+    page.keyboard.press("Alt+3")
+    expect(page.locator("#sender")).to_be_focused()
+    page.locator("#sender").fill(no.lower())
+    page.keyboard.press("Enter")
+    expect(page.locator("#conversation-meta")).to_contain_text(f"会话ID：{SENDER}")
+    expect(turns).to_have_count(4)
 
     # Guide browser: headings and in-page search.
     page.keyboard.press("Alt+4")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from tickets_support import FakeClock, pg_schema
+from tickets_support import AUDIT_KEY, FakeClock, pg_schema
 
 from bot.db import make_engine
 from bot.tickets import TicketService
@@ -24,6 +24,14 @@ TABLES = (
     "console_audit", "wechat_callbacks",
 )
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def audit_key_env() -> Iterator[None]:
+    """A fixed audit HMAC key (inherited by the CLI subprocesses), none made in var/."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AUDIT_HMAC_KEY", AUDIT_KEY)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -88,3 +88,27 @@ def test_downgrade_and_upgrade_again(empty_db_url: str) -> None:
     assert tables(db_url) == {"alembic_version"}
     migrate.upgrade(db_url)
     assert tables(db_url) >= TABLES
+
+
+def test_console_audit_rows_survive_the_identity_columns(empty_db_url: str) -> None:
+    """0004 adds ``agent_verified`` (false for old rows) and ``subject_hmac`` (null)."""
+    migrate.upgrade(empty_db_url, "0003")
+    engine = make_engine(empty_db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO console_audit (created_at, agent, action, params, status, "
+                "result_count) VALUES (CURRENT_TIMESTAMP, '张三', 'tickets.lookup', '{}', 200, 1)"
+            ))
+        migrate.upgrade(empty_db_url)
+        with engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT agent, agent_verified, subject_hmac FROM console_audit"
+            )).one()
+            indexes = {i["name"] for i in inspect(conn).get_indexes("console_audit")}
+    finally:
+        engine.dispose()
+    assert (row.agent, bool(row.agent_verified), row.subject_hmac) == ("张三", False, None)
+    assert "ix_console_audit_subject_hmac" in indexes
+    migrate.downgrade(empty_db_url, "0003")
+    assert version(empty_db_url) == "0003"

@@ -19,6 +19,8 @@ PG_SKIP = (
     "(e.g. postgresql://postgres@127.0.0.1:5432/test)"
 )
 START = datetime(2025, 11, 28, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shanghai
+AUDIT_KEY = "tickets-test-audit-key-0123456789"
+"""The audit log's HMAC key in these tests (``AUDIT_HMAC_KEY``, set by conftest)."""
 
 
 class FakeClock:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ import yaml
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.orm import Session
 
 from bot.audit import AuditLog
 from bot.fields import normalize_merchant_id, normalize_phone, normalize_ticket_no
@@ -38,8 +40,10 @@ from bot.tickets import (
     TicketStoreUnavailable,
     TicketView,
 )
+from bot.web.console.auth import Credentials
 from bot.web.console.conversations import (
     CHANNEL_LABELS,
+    MAX_EVENTS,
     TranscriptReader,
     TranscriptUnavailable,
     Turn,
@@ -48,19 +52,26 @@ from bot.web.console.guide_view import headings
 from bot.web.console.search import MAX_QUERY, AnswerIndex, Hit, nlu_confidences
 
 SPEC_PATH = Path(__file__).with_name("openapi.yml")
-NLU_TIMEOUT = 0.8
+NLU_TIMEOUT = 0.08
+"""Seconds to wait for Rasa's ranking (``CONSOLE_NLU_TIMEOUT``); then BM25 alone."""
 STATUS_LABELS = {"open": "处理中", "cancelled": "已取消", "completed": "已完成"}
 LOOKUP_KEYS = ("merchant", "ticket", "phone")
+LOOKUP_LABELS = {"merchant": "商户号", "ticket": "工单号", "phone": "手机号"}
 MAX_SENDER = 255
 
 T = TypeVar("T")
+
+
+def nlu_timeout() -> float:
+    """``CONSOLE_NLU_TIMEOUT`` (seconds), else ``NLU_TIMEOUT``."""
+    return float(os.environ.get("CONSOLE_NLU_TIMEOUT") or NLU_TIMEOUT)
 
 
 @dataclass
 class ConsoleContext:
     """Everything the handlers need, built once per app."""
 
-    token: str
+    credentials: Credentials
     tickets: TicketService
     audit: AuditLog
     transcripts: TranscriptReader
@@ -71,10 +82,25 @@ class ConsoleContext:
             "console_auth", "RATE_LIMIT_CONSOLE_AUTH", 10
         )
     )
+    nlu_timeout: float = field(default_factory=lambda: nlu_timeout())
+    max_turns: int = MAX_EVENTS
+    http: aiohttp.ClientSession | None = field(default=None, repr=False)
 
     @functools.cached_property
     def spec(self) -> dict[str, Any]:
         return yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+
+    def http_session(self) -> aiohttp.ClientSession:
+        """The app's one HTTP client session (opened at server start, or on first use)."""
+        if self.http is None or self.http.closed:
+            self.http = aiohttp.ClientSession()
+        return self.http
+
+    async def close(self) -> None:
+        """Close the HTTP client session (at server stop)."""
+        if self.http is not None and not self.http.closed:
+            await self.http.close()
+        self.http = None
 
 
 def as_json(body: Any, status: int = 200) -> HTTPResponse:
@@ -101,7 +127,10 @@ async def audited(
 ) -> HTTPResponse:
     """Write the audit row for this call, then return ``reply``."""
     ctx: ConsoleContext = request.ctx.console
-    await blocking(ctx.audit.record, request.ctx.agent, action, params, reply.status, count)
+    await blocking(
+        ctx.audit.record, request.ctx.agent, action, params, reply.status, count,
+        request.ctx.verified,
+    )
     return reply
 
 
@@ -170,15 +199,18 @@ def turn_json(turn: Turn) -> dict[str, Any]:
 
 
 async def session(request: Request) -> HTTPResponse:
-    """The login check: the token and agent name are valid."""
-    return await audited(request, "login", {}, as_json({"agent": request.ctx.agent}), 0)
+    """The login check: the token is valid; who the agent is and whether that is verified."""
+    body = {"agent": request.ctx.agent, "verified": request.ctx.verified}
+    return await audited(request, "login", {}, as_json(body), 0)
 
 
-async def parse_with_rasa(rasa_url: str, text: str) -> dict[str, Any]:
-    """Rasa's ``/model/parse`` for ``text``; raises on any failure."""
-    timeout = aiohttp.ClientTimeout(total=NLU_TIMEOUT)
-    async with aiohttp.ClientSession(timeout=timeout) as http, http.post(
-        f"{rasa_url.rstrip('/')}/model/parse", json={"text": text}
+async def parse_with_rasa(
+    http: aiohttp.ClientSession, rasa_url: str, text: str, timeout: float
+) -> dict[str, Any]:
+    """Rasa's ``/model/parse`` for ``text`` within ``timeout`` seconds; raises on failure."""
+    async with http.post(
+        f"{rasa_url.rstrip('/')}/model/parse", json={"text": text},
+        timeout=aiohttp.ClientTimeout(total=timeout),
     ) as reply:
         reply.raise_for_status()
         return await reply.json()
@@ -196,7 +228,9 @@ async def answers(request: Request) -> HTTPResponse:
     nlu: dict[str, float] | None = None
     nlu_info: dict[str, Any] = {"available": False, "intent": None, "confidence": None}
     try:
-        parsed = await parse_with_rasa(request.app.config.get("RASA_URL", ""), query)
+        parsed = await parse_with_rasa(
+            ctx.http_session(), request.app.config.get("RASA_URL", ""), query, ctx.nlu_timeout
+        )
         nlu = nlu_confidences(parsed)
         intent = parsed.get("intent") or {}
         nlu_info.update(available=True, intent=intent.get("name"),
@@ -216,9 +250,13 @@ async def answers(request: Request) -> HTTPResponse:
 
 
 def _lookup_params(request: Request) -> tuple[dict[str, str], str | None]:
-    given = {k: request.args.get(k, "") for k in LOOKUP_KEYS if k in request.args}
+    args = request.get_args(keep_blank_values=True)
+    given = {k: args.get(k, "") for k in LOOKUP_KEYS if k in args}
     if len(given) != 1:
         return given, "请只填写一项：商户号、工单号或手机号"
+    (key, value), = given.items()
+    if not value.strip():
+        return given, f"{LOOKUP_LABELS[key]}不能为空"
     return given, None
 
 
@@ -285,11 +323,17 @@ async def advance_step(request: Request, ticket_no: str, step: str) -> HTTPRespo
     status, note = body
     params.update(ticket=number.value, status=status[:32], note=note)
     actor = f"console:{request.ctx.agent}"[:64]
+    agent, verified = request.ctx.agent, request.ctx.verified
+
+    def audit_the_change(session: Session) -> None:
+        # In the step change's own transaction: no change without its audit row.
+        ctx.audit.record_in(session, agent, "tickets.advance", params, 200, 1, verified)
+
     try:
         ticket = await blocking(
-            ctx.tickets.advance_step, number.value, step, status, note, actor
+            functools.partial(ctx.tickets.advance_step, also=audit_the_change),
+            number.value, step, status, note, actor,
         )
-        history = await blocking(ctx.tickets.history, number.value)
     except InvalidTicketInput as exc:
         reply = error(400, _chinese(exc))
     except TicketNotFound:
@@ -298,9 +342,13 @@ async def advance_step(request: Request, ticket_no: str, step: str) -> HTTPRespo
         reply = error(409, _chinese(exc))
     except TicketStoreUnavailable:
         reply = error(503, "工单系统暂时不可用，请稍后再试")
-    else:
-        reply = as_json({"ticket": ticket_json(ticket, history)})
-    return await audited(request, "tickets.advance", params, reply, int(reply.status == 200))
+    else:  # changed and audited; the history is only for display
+        try:
+            history = await blocking(ctx.tickets.history, number.value)
+        except TicketStoreUnavailable:
+            history = ()
+        return as_json({"ticket": ticket_json(ticket, history)})
+    return await audited(request, "tickets.advance", params, reply, 0)
 
 
 def _chinese(exc: Exception) -> str:
@@ -308,18 +356,58 @@ def _chinese(exc: Exception) -> str:
     return str(exc).split(" / ")[0]
 
 
+def _bad_sender(sender_id: str) -> bool:
+    return not sender_id.strip() or len(sender_id) > MAX_SENDER or not sender_id.isprintable()
+
+
 async def conversation(request: Request, sender_id: str) -> HTTPResponse:
     """``GET /api/conversations/<sender_id>``: the transcript and the sender's tickets."""
-    ctx: ConsoleContext = request.ctx.console
     params = {"sender": sender_id[:MAX_SENDER]}
-    if not sender_id.strip() or len(sender_id) > MAX_SENDER or not sender_id.isprintable():
+    if _bad_sender(sender_id):
         reply = error(400, f"会话ID应为1到{MAX_SENDER}个可见字符")
         return await audited(request, "conversations.read", params, reply, 0)
+    return await _transcript_reply(request, sender_id, params)
+
+
+async def conversation_of_ticket(request: Request) -> HTTPResponse:
+    """``GET /api/conversations?ticket=``: the conversation a ticket was opened in."""
+    ctx: ConsoleContext = request.ctx.console
+    args = request.get_args(keep_blank_values=True)
+    raw = args.get("ticket", "")
+    params = {"ticket": raw[:64]}
+    if set(args) != {"ticket"}:
+        reply = error(400, "请填写工单号：ticket=UB-YYYYMMDD-NNNN")
+        return await audited(request, "conversations.read", params, reply, 0)
+    number = normalize_ticket_no(raw)
+    if number.value is None:
+        reply = error(400, "工单号不能为空" if not raw.strip() else number.error or "")
+        return await audited(request, "conversations.read", params, reply, 0)
+    params = {"ticket": number.value}
     try:
-        turns = await blocking(ctx.transcripts.transcript, sender_id)
+        ticket = await blocking(ctx.tickets.get_ticket, number.value)
+    except TicketStoreUnavailable:
+        reply = error(503, "工单系统暂时不可用，请稍后再试")
+        return await audited(request, "conversations.read", params, reply, 0)
+    if ticket is None:
+        reply = error(404, f"找不到工单 {number.value}")
+        return await audited(request, "conversations.read", params, reply, 0)
+    if not ticket.sender_id or _bad_sender(ticket.sender_id):
+        reply = error(404, f"工单 {number.value} 没有关联的会话")
+        return await audited(request, "conversations.read", params, reply, 0)
+    params["sender"] = ticket.sender_id
+    return await _transcript_reply(request, ticket.sender_id, params)
+
+
+async def _transcript_reply(
+    request: Request, sender_id: str, params: dict[str, str]
+) -> HTTPResponse:
+    ctx: ConsoleContext = request.ctx.console
+    try:
+        found = await blocking(ctx.transcripts.last, sender_id, ctx.max_turns)
     except TranscriptUnavailable:
         reply = error(503, "会话记录暂时不可用，请稍后再试")
         return await audited(request, "conversations.read", params, reply, 0)
+    turns = found.turns
     if not turns:
         reply = error(404, "找不到这个会话的记录")
         return await audited(request, "conversations.read", params, reply, 0)
@@ -334,6 +422,7 @@ async def conversation(request: Request, sender_id: str) -> HTTPResponse:
         "channel": channel,
         "channel_label": CHANNEL_LABELS.get(channel, channel),
         "turns": [turn_json(t) for t in turns],
+        "truncated": found.truncated,
         "tickets": tickets,
     }
     return await audited(request, "conversations.read", params, as_json(body), len(turns))

@@ -21,6 +21,7 @@ from bot.paths import ROOT
 
 DEFAULT_URL = "sqlite:///var/tracker.db"
 MAX_EVENTS = 2000
+"""The console shows at most this many of a conversation's newest messages."""
 
 CHANNELS = {"rest": "web", "socketio": "web", "wechat": "wechat", "wecom": "wecom"}
 CHANNEL_LABELS = {"web": "网页", "wechat": "微信公众号", "wecom": "企业微信"}
@@ -102,6 +103,14 @@ def _turn(type_name: str, timestamp: float, intent: str | None, data: dict[str, 
     return Turn("bot", text, moment, buttons=buttons)
 
 
+@dataclass(frozen=True)
+class Transcript:
+    """The last messages of a conversation; ``truncated`` if older ones were left out."""
+
+    turns: list[Turn]
+    truncated: bool
+
+
 @dataclass
 class TranscriptReader:
     """Transcripts by sender id."""
@@ -109,28 +118,34 @@ class TranscriptReader:
     engine: Engine
 
     def transcript(self, sender_id: str) -> list[Turn]:
-        """User and bot messages in order (empty if the sender is unknown)."""
+        """Every user and bot message in order (empty if the sender is unknown)."""
+        return self.last(sender_id, None).turns
+
+    def last(self, sender_id: str, limit: int | None = MAX_EVENTS) -> Transcript:
+        """The newest ``limit`` messages (all if None), oldest first."""
         stmt = (
             select(events.c.type_name, events.c.timestamp, events.c.intent_name, events.c.data)
             .where(events.c.sender_id == sender_id)
             .where(events.c.type_name.in_(("user", "bot")))
-            .order_by(events.c.timestamp, events.c.id)
-            .limit(MAX_EVENTS)
+            .order_by(events.c.timestamp.desc(), events.c.id.desc())
         )
+        if limit is not None:
+            stmt = stmt.limit(limit + 1)
         try:
             with self.engine.connect() as conn:
                 rows = conn.execute(stmt).all()
         except OperationalError as exc:
             if "no such table" in str(exc) or "unable to open" in str(exc):
-                return []
+                return Transcript([], False)
             raise TranscriptUnavailable(type(exc).__name__) from exc
         except SQLAlchemyError as exc:
             raise TranscriptUnavailable(type(exc).__name__) from exc
+        truncated = limit is not None and len(rows) > limit
         turns = []
-        for type_name, timestamp, intent, data in rows:
+        for type_name, timestamp, intent, data in reversed(rows[:limit] if truncated else rows):
             try:
                 payload = json.loads(data or "{}")
             except ValueError:
                 payload = {}
             turns.append(_turn(type_name, timestamp or 0.0, intent, payload))
-        return turns
+        return Transcript(turns, truncated)

@@ -1,7 +1,9 @@
 """The agent console blueprint: pages under ``/console``, JSON API under ``/api/``.
 
-Pages are static shells (no data); every ``/api/`` call needs the bearer token and the
-agent's name, and answers 401 with an empty body otherwise. After
+Pages are static shells (no data) and stay public; every ``/api/`` request, unknown
+paths and wrong methods included, needs a valid bearer token and answers 401 with an
+empty body otherwise (with the token: a JSON 404 or 405). A personal token names the
+agent; the shared token needs the agent's name in ``X-Agent``. After
 ``RATE_LIMIT_CONSOLE_AUTH`` wrong tokens in a minute an IP gets 429 for the rest of it.
 There is no cookie: a cross-site form or image cannot send the ``Authorization`` and
 ``X-Agent`` headers, so state-changing calls cannot be forged (CSRF). All responses carry a strict
@@ -13,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sanic import Blueprint, Sanic, response
-from sanic.exceptions import MethodNotSupported
+from sanic.exceptions import MethodNotSupported, NotFound
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
@@ -22,7 +24,7 @@ from bot.ratelimit import TOO_MANY, client_ip
 from bot.settings import Contacts
 from bot.tickets import TicketService
 from bot.web.console import api
-from bot.web.console.auth import AGENT_HEADER, agent_name, console_token, token_matches
+from bot.web.console.auth import AGENT_HEADER, Credentials, agent_name
 from bot.web.console.conversations import TranscriptReader, read_only_engine
 from bot.web.console.search import default_index
 
@@ -42,11 +44,15 @@ def build_context(
     token: str | None = None,
     database_url: str | None = None,
     tracker_store_url: str | None = None,
+    credentials: Credentials | None = None,
 ) -> api.ConsoleContext:
-    """Token, services and search index (defaults from the environment)."""
+    """Tokens, services and search index (defaults from the environment).
+
+    ``credentials`` replaces the configured ones; else ``token`` replaces the shared one.
+    """
     tickets = TicketService.from_url(database_url)
     return api.ConsoleContext(
-        token=token or console_token(),
+        credentials=credentials or Credentials.load(token),
         tickets=tickets,
         audit=AuditLog(tickets.engine),
         transcripts=TranscriptReader(read_only_engine(tracker_store_url)),
@@ -65,18 +71,28 @@ def console_blueprint(context: api.ConsoleContext | None = None) -> Blueprint:
         request.ctx.console = ctx
         if not request.path.startswith("/api/"):
             return None
+        refused = await check_token(request)
+        if refused is not None:
+            return refused
+        if request.path == "/api/openapi.json":
+            return None
+        if request.ctx.agent is None:
+            agent = agent_name(request.headers.get(AGENT_HEADER))
+            if agent is None:
+                return api.error(400, "请在登录时填写坐席姓名（X-Agent，1到32个字）")
+            request.ctx.agent = agent
+        return None
+
+    async def check_token(request: Request) -> HTTPResponse | None:
+        """None if the token is valid (``ctx.agent``/``ctx.verified`` set), else 429/401."""
         ip = client_ip(request)
         if await ctx.auth_failures.over(ip):
             return api.error(429, TOO_MANY)
-        if not token_matches(request.headers.get("authorization"), ctx.token):
+        identity = ctx.credentials.identify(request.headers.get("authorization"))
+        if identity is None:
             await ctx.auth_failures.hit(ip)
             return unauthorized()
-        if request.path == "/api/openapi.json":
-            return None
-        agent = agent_name(request.headers.get(AGENT_HEADER))
-        if agent is None:
-            return api.error(400, "请在登录时填写坐席姓名（X-Agent，1到32个字）")
-        request.ctx.agent = agent
+        request.ctx.agent, request.ctx.verified = identity.agent, identity.verified
         return None
 
     def unauthorized() -> HTTPResponse:
@@ -84,23 +100,33 @@ def console_blueprint(context: api.ConsoleContext | None = None) -> Blueprint:
             b"", status=401, headers={"WWW-Authenticate": "Bearer"}, content_type="text/plain"
         )
 
-    def method_not_allowed(request: Request, exc: Exception) -> HTTPResponse:
-        """405 with ``Allow`` under /api/ (401 first without the token); else Sanic's own."""
+    async def unrouted(request: Request, exc: Exception) -> HTTPResponse:
+        """404/405 under /api/: 401 first without a valid token; else Sanic's own."""
         if not request.path.startswith("/api/"):
             return request.app.error_handler.default(request, exc)
-        if not token_matches(request.headers.get("authorization"), ctx.token):
-            reply = unauthorized()
-        else:
+        reply = await check_token(request)
+        if reply is not None:
+            pass
+        elif isinstance(exc, MethodNotSupported):
             reply = api.error(405, f"不支持 {request.method} 方法")
             reply.headers.update(getattr(exc, "headers", None) or {})  # Allow: …
+        else:
+            reply = api.error(404, "没有这个接口，见 /api/openapi.json")
         for name, value in SECURITY_HEADERS.items():
             reply.headers[name] = value
+        reply.headers["Cache-Control"] = "no-store"
         return reply
 
     @bp.before_server_start
-    async def handle_405(app: Sanic, _loop: object) -> None:
-        # A 405 matches no route, so a blueprint-level handler never sees it.
-        app.error_handler.add(MethodNotSupported, method_not_allowed)
+    async def start(app: Sanic, _loop: object) -> None:
+        # A 404 or 405 matches no route, so a blueprint-level handler never sees it.
+        app.error_handler.add(MethodNotSupported, unrouted)
+        app.error_handler.add(NotFound, unrouted)
+        ctx.http_session()  # one aiohttp session for every call to Rasa
+
+    @bp.after_server_stop
+    async def stop(app: Sanic, _loop: object) -> None:
+        await ctx.close()
 
     @bp.on_response
     async def secure(request: Request, reply: HTTPResponse) -> None:
@@ -116,6 +142,7 @@ def console_blueprint(context: api.ConsoleContext | None = None) -> Blueprint:
         api.advance_step, "/api/tickets/<ticket_no>/steps/<step>", methods=["POST"],
         unquote=True,
     )
+    bp.add_route(api.conversation_of_ticket, "/api/conversations", methods=["GET"])
     bp.add_route(
         api.conversation, "/api/conversations/<sender_id>", methods=["GET"], unquote=True
     )

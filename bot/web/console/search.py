@@ -1,8 +1,12 @@
 """Answer search: BM25 over jieba-segmented topics, fused with the bot's NLU ranking.
 
-Each topic is one document: its title, answer and source passages. The index is built
-once per process; a query costs well under a millisecond. Every hit says why it matched
-(query terms found in the topic, NLU confidence) and where its passages are in the guide.
+Each topic is one document: its title, answer and source passages, without the domain
+words every topic contains; a second index holds the titles alone, domain words kept, so
+that "海科融通POS机是什么" still finds its topic. A query word the index does not know
+backs off to its known characters. Stopwords, domain words and synonyms are data
+(``data/knowledge/console_search.yml``). The indexes are built once per process; a query
+costs well under a millisecond. Every hit says why it matched (query terms found in the
+topic, NLU confidence) and where its passages are in the guide.
 """
 
 from __future__ import annotations
@@ -12,85 +16,70 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 import bm25s
 import jieba
+import yaml
 
 from bot.knowledge.guide import guide_text
 from bot.knowledge.topics import INTENT_PREFIX, Topic, load_topics
+from bot.paths import DATA
 
 jieba.setLogLevel(logging.WARNING)
-# Domain words jieba's dictionary splits badly ("POS机有" would become "机有").
-for _word in ("解绑", "POS机", "pos机", "商户号", "序列号", "验证码", "有什么用", "绑错", "新机"):
-    jieba.add_word(_word)
 
+VOCABULARY_PATH = DATA / "knowledge" / "console_search.yml"
 BM25_WEIGHT = 0.5
 NLU_WEIGHT = 0.5
+TITLE_WEIGHT = 0.3
+"""Share of the lexical score that comes from the topic's title (the rest: its text)."""
 MAX_QUERY = 200
 
-# Words that carry no meaning for the search (question words, particles, fillers).
-STOPWORDS = frozenset(
-    str.split(
-        "的 了 吗 呢 吧 啊 呀 么 嘛 是 在 有 要 我 你 您 他 她 它 们 我们 你们 这 那 哪 哪里 哪儿 "
-        "什么 怎么 怎么样 怎样 如何 多少 几 会 能 可以 可不可以 不 没 没有 还 还要 就 都 "
-        "也 和 与 及 或 或者 把 被 给 让 对 到 从 向 个 一 一下 一个 一台 下 上 吗 请问 想 想要 "
-        "需要 需 应该 得 地 着 过 时候 时 啥 咋 怎 呐 哦 嗯 好 请 "
-        "解绑 pos pos机 机 海科 融通 海科融通"
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """Stopwords, domain words and synonyms (``data/knowledge/console_search.yml``)."""
+
+    stopwords: frozenset[str]
+    domain_words: frozenset[str]
+    synonyms: Mapping[str, tuple[str, ...]]
+    jieba_words: tuple[str, ...]
+
+
+def load_vocabulary(path: Path = VOCABULARY_PATH) -> Vocabulary:
+    """Read the search vocabulary and teach jieba its domain words."""
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    vocabulary = Vocabulary(
+        stopwords=frozenset(raw["stopwords"].split()),
+        domain_words=frozenset(raw["domain_words"].split()),
+        synonyms={k: tuple(v) for k, v in raw["synonyms"].items()},
+        jieba_words=tuple(raw["jieba_words"]),
     )
-)
-"""``解绑``/``POS机``/``海科融通`` are in every topic, so they only add noise."""
-
-# A small thesaurus of the words merchants use for the guide's words. Query side only.
-SYNONYMS: Mapping[str, tuple[str, ...]] = {
-    "证件": ("资料", "证明", "执照", "文件"),
-    "材料": ("资料", "文件"),
-    "电话": ("热线", "客服"),
-    "热线": ("客服",),
-    "人工": ("客服",),
-    "钱": ("资金", "款项", "账户"),
-    "款": ("款项", "资金"),
-    "到账": ("款项", "结算"),
-    "多久": ("时间", "工作日"),
-    "几天": ("时间", "工作日"),
-    "时间": ("工作日",),
-    "坏": ("故障", "损坏", "维修"),
-    "坏了": ("故障", "损坏", "维修"),
-    "故障": ("损坏", "维修"),
-    "机器": ("设备",),
-    "设备": ("机器",),
-    "网上": ("在线", "管理系统"),
-    "线上": ("在线", "管理系统"),
-    "网点": ("服务中心", "分支机构", "现场"),
-    "线下": ("现场", "服务中心"),
-    "丢": ("备份", "损失"),
-    "数据": ("备份",),
-    "绑错": ("错误", "重新", "绑定"),
-    "键": ("按下", "菜单"),
-    "按键": ("按下", "菜单"),
-    "步骤": ("流程",),
-    "流程": ("步骤",),
-    "规定": ("政策",),
-    "政策": ("规定",),
-    "用途": ("功能",),
-    "有什么用": ("功能", "作用", "应用", "支付"),
-    "干什么": ("功能", "作用", "应用", "支付"),
-    "为什么": ("原因",),
-    "办": ("申请",),
-    "以后": ("之后", "完成"),
-    "之后": ("完成",),
-    "后": ("之后", "完成"),
-    "以前": ("之前",),
-    "新机": ("新POS机", "申请"),
-    "冻结": ("账户冻结",),
-}
-
-_WORD = re.compile(r"[0-9a-z]+|[\u4e00-\u9fff]+", re.IGNORECASE)
+    for word in vocabulary.jieba_words:
+        jieba.add_word(word)
+    return vocabulary
 
 
-def tokenize(text: str) -> list[str]:
-    """jieba search-mode words (lower case, no punctuation or stopwords)."""
+VOCABULARY = load_vocabulary()
+STOPWORDS = VOCABULARY.stopwords
+DOMAIN_WORDS = VOCABULARY.domain_words
+"""``解绑``/``POS机``/``海科融通`` are in every topic's text, so they only rank titles."""
+SYNONYMS = VOCABULARY.synonyms
+
+_WORD = re.compile(r"[0-9a-z\u4e00-\u9fff]+", re.IGNORECASE)
+
+
+def tokenize(text: str, keep_domain: bool = False) -> list[str]:
+    """jieba search-mode words (lower case, no punctuation or stopwords).
+
+    Domain words (``解绑``, ``POS机``…) are dropped unless ``keep_domain``.
+    """
     words = (w.strip().lower() for w in jieba.cut_for_search(text))
-    return [w for w in words if w and _WORD.fullmatch(w) and w not in STOPWORDS]
+    return [
+        w for w in words
+        if w and _WORD.fullmatch(w) and w not in STOPWORDS
+        and (keep_domain or w not in DOMAIN_WORDS)
+    ]
 
 
 def expand(tokens: Sequence[str]) -> list[str]:
@@ -99,6 +88,21 @@ def expand(tokens: Sequence[str]) -> list[str]:
     for token in tokens:
         for synonym in SYNONYMS.get(token, ()):
             out.extend(t for t in tokenize(synonym) if t not in out)
+    return out
+
+
+def back_off(tokens: Sequence[str], vocab: Mapping[str, int]) -> list[str]:
+    """Tokens, with each word unknown to the index replaced by its known characters.
+
+    jieba glues words it does not know to their neighbours ("解绑前要" → "前要"); the
+    characters still carry the meaning ("前").
+    """
+    out: list[str] = []
+    for token in tokens:
+        parts = [token] if token in vocab or len(token) < 2 else [
+            ch for ch in token if ch in vocab and ch not in STOPWORDS
+        ]
+        out.extend(p for p in parts if p not in out)
     return out
 
 
@@ -163,19 +167,25 @@ def term_spans(terms: Iterable[str], passage: Passage, guide: str) -> tuple[tupl
 
 @dataclass
 class AnswerIndex:
-    """BM25 index of the guide topics."""
+    """BM25 indexes of the guide topics: their whole text, and their titles alone."""
 
     topics: Sequence[Topic]
     guide: str
     retriever: bm25s.BM25 = field(init=False)
+    titles: bm25s.BM25 = field(init=False)
     doc_terms: list[frozenset[str]] = field(init=False)
+    title_terms: list[frozenset[str]] = field(init=False)
     passages: list[tuple[Passage, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
         docs = [tokenize(self._document(t)) for t in self.topics]
+        titles = [tokenize(t.title, keep_domain=True) for t in self.topics]
         self.doc_terms = [frozenset(d) for d in docs]
+        self.title_terms = [frozenset(t) for t in titles]
         self.retriever = bm25s.BM25()
         self.retriever.index(docs, show_progress=False)
+        self.titles = bm25s.BM25()
+        self.titles.index(titles, show_progress=False)
         self.passages = [self._passages(t) for t in self.topics]
 
     @staticmethod
@@ -191,26 +201,42 @@ class AnswerIndex:
                 found.append(Passage(self.guide[where[0] : where[1]], *where))
         return tuple(found)
 
+    @staticmethod
+    def _scores(retriever: bm25s.BM25, terms: Sequence[str], size: int) -> list[float]:
+        known = [t for t in terms if t in retriever.vocab_dict]
+        return [float(x) for x in retriever.get_scores(known)] if known else [0.0] * size
+
     def search(
         self, query: str, nlu: Mapping[str, float] | None = None, limit: int = 5
     ) -> SearchResult:
-        """Rank topics for ``query``; ``nlu`` maps topic ids to NLU confidences."""
-        terms = expand(tokenize(query[:MAX_QUERY]))
-        vocab = self.retriever.vocab_dict
-        known = [t for t in terms if t in vocab]
-        scores = self.retriever.get_scores(known) if known else [0.0] * len(self.topics)
-        top = max(scores, default=0.0) or 1.0
+        """Rank topics for ``query``; ``nlu`` maps topic ids to NLU confidences.
+
+        The lexical score mixes BM25 over the topic's text (domain words left out) with
+        BM25 over its title (domain words kept), each scaled to the best topic's.
+        """
+        words = tokenize(query[:MAX_QUERY], keep_domain=True)
+        title_terms = expand(words)
+        text_terms = back_off(
+            expand([w for w in words if w not in DOMAIN_WORDS]), self.retriever.vocab_dict
+        )
+        size = len(self.topics)
+        text = self._scores(self.retriever, text_terms, size)
+        title = self._scores(self.titles, title_terms, size)
+        top_text, top_title = max(text, default=0.0) or 1.0, max(title, default=0.0) or 1.0
         ranked = []
         for i, topic in enumerate(self.topics):
             confidence = nlu.get(topic.id) if nlu else None
-            bm25 = float(scores[i])
-            if bm25 <= 0 and not confidence:
+            if text[i] <= 0 and title[i] <= 0 and not confidence:
                 continue
-            fused = bm25 / top if nlu is None else (
-                BM25_WEIGHT * bm25 / top + NLU_WEIGHT * (confidence or 0.0)
+            lexical = (1 - TITLE_WEIGHT) * text[i] / top_text + TITLE_WEIGHT * title[i] / top_title
+            fused = lexical if nlu is None else (
+                BM25_WEIGHT * lexical + NLU_WEIGHT * (confidence or 0.0)
             )
-            matched = tuple(t for t in dict.fromkeys(terms) if t in self.doc_terms[i])
-            ranked.append((fused, bm25, i, matched, confidence))
+            matched = tuple(
+                t for t in dict.fromkeys([*text_terms, *title_terms])
+                if t in self.doc_terms[i] or t in self.title_terms[i]
+            )
+            ranked.append((fused, text[i], i, matched, confidence))
         ranked.sort(key=lambda r: (-r[0], r[2]))
         hits = tuple(
             Hit(
@@ -226,7 +252,8 @@ class AnswerIndex:
             )
             for fused, bm25, i, matched, confidence in ranked[:limit]
         )
-        return SearchResult(hits, tuple(dict.fromkeys(terms)), nlu is not None)
+        terms = tuple(dict.fromkeys([*text_terms, *title_terms]))
+        return SearchResult(hits, terms, nlu is not None)
 
 
 def nlu_confidences(parse: Mapping[str, object]) -> dict[str, float]:

@@ -8,6 +8,7 @@ if (!token || !agent) window.location.replace("/console/login");
 
 const $ = (id) => document.getElementById(id);
 const STEP_CHOICES = ["待处理", "进行中", "已完成", "需补充材料"];
+const TICKET_NO = /^\s*UB-?\d{8}-?\d{4}\s*$/i;
 
 /** Build an element: el("p", {class: "x"}, "text", child). Text is never parsed as HTML. */
 function el(tag, attrs = {}, ...children) {
@@ -204,7 +205,7 @@ function renderTicket(ticket) {
       el("dt", {}, "解绑原因"), el("dd", {}, ticket.reason_category + detail),
       el("dt", {}, "渠道"), el("dd", {}, ticket.channel),
       el("dt", {}, "会话"), el("dd", {},
-        el("a", { href: `#conversation/${encodeURIComponent(ticket.sender_id)}`, class: "transcript-link" },
+        el("a", { href: `#conversation/${encodeURIComponent(ticket.ticket_no)}`, class: "transcript-link" },
           "查看对话记录")),
       el("dt", {}, "创建"), el("dd", {}, when(ticket.created_at)),
       el("dt", {}, "更新"), el("dd", {}, when(ticket.updated_at))),
@@ -232,14 +233,19 @@ async function findTickets(event) {
 
 // --- conversations ------------------------------------------------------------------
 
+/** A ticket number opens the ticket's conversation; anything else is a sender id. */
 async function loadConversation(event) {
   if (event) event.preventDefault();
   const sender = $("sender").value.trim();
   if (!sender) return;
-  const body = await api(`/api/conversations/${encodeURIComponent(sender)}`);
+  const path = TICKET_NO.test(sender)
+    ? `/api/conversations?ticket=${encodeURIComponent(sender)}`
+    : `/api/conversations/${encodeURIComponent(sender)}`;
+  const body = await api(path);
   if (!body) { $("turns").replaceChildren(); $("conversation-meta").textContent = ""; return; }
   $("conversation-meta").textContent =
-    `渠道：${body.channel_label} · ${body.turns.length} 条消息` +
+    `会话ID：${body.sender_id} · 渠道：${body.channel_label} · ${body.turns.length} 条消息` +
+    (body.truncated ? "（只显示最近的消息）" : "") +
     (body.tickets.length ? ` · 工单：${body.tickets.join("、")}` : "");
   $("turns").replaceChildren(...body.turns.map((t) =>
     el("li", { class: `turn ${t.speaker}` },

@@ -1,4 +1,5 @@
-// Login: check the token and agent name against /api/session, keep them in sessionStorage.
+// Login: check the token (and, for the shared token, the agent name) against /api/session;
+// keep them in sessionStorage.
 "use strict";
 
 document.getElementById("login-form").addEventListener("submit", async (event) => {
@@ -16,8 +17,10 @@ document.getElementById("login-form").addEventListener("submit", async (event) =
     reply = null;
   }
   if (reply && reply.ok) {
+    // A personal token names its agent; the shared token uses the name typed here.
+    const session = await reply.json().catch(() => ({}));
     sessionStorage.setItem("console.token", token);
-    sessionStorage.setItem("console.agent", agent);
+    sessionStorage.setItem("console.agent", session.agent || agent);
     window.location.assign("/console#answers");
     return;
   }
