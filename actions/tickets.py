@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from bot.fields import normalize_merchant_id, normalize_ticket_no
+from bot.fields import normalize_merchant_id, normalize_ticket_no, to_halfwidth
 from bot.tickets import (
     OpenRequest,
     OwnerCheckOutcome,
@@ -19,7 +19,15 @@ from bot.tickets import (
 )
 from bot.tickets.service import SHANGHAI
 
-from .unbind_form import FORM_SLOTS, latest_intent, latest_text, ticket_service
+from .unbind_form import (
+    DRAFT_SLOTS,
+    FIELD_TITLES,
+    FORM_SLOTS,
+    LAST_TICKET,
+    latest_intent,
+    latest_text,
+    ticket_service,
+)
 
 SHOWN_IN_FULL = 3
 STATUS_NAMES = {"open": "处理中", "cancelled": "已取消", "completed": "已完成"}
@@ -39,9 +47,8 @@ def render_ticket(ticket: TicketView, full: bool = True) -> str:
         return f"{header}{where}"
     lines = [header, f"登记时间：{_time(ticket.created_at)}，原因：{ticket.reason_category}"]
     for step in ticket.steps:
-        line = f"{step.position}. {step.name}：{step.status}"
-        if step.status != "待处理":
-            line += f"（{_time(step.updated_at)}）"
+        # Every step shows when it last changed; a pending step, when it was registered.
+        line = f"{step.position}. {step.name}：{step.status}（{_time(step.updated_at)}）"
         if step.note:
             line += f" 备注：{step.note}"
         lines.append(line)
@@ -69,8 +76,62 @@ def _requested_ticket_no(tracker: Tracker) -> str | None:
     return None
 
 
+def _submitted_ticket(tracker: Tracker) -> str | None:
+    """The open ticket this conversation's request ended in: the one remembered in
+    ``last_ticket_no`` if still open, else the conversation's newest open ticket."""
+    remembered = tracker.get_slot(LAST_TICKET)
+    try:
+        if remembered:
+            ticket = ticket_service().get_ticket(remembered)
+            if ticket is not None and ticket.is_open:
+                return ticket.ticket_no
+        mine = ticket_service().tickets_for_sender(tracker.sender_id)
+    except TicketError:
+        return remembered  # the store is down: the remembered number is the best answer
+    return next((t.ticket_no for t in mine if t.is_open), None)
+
+
+def reply_nothing_to_confirm(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType]:
+    """Answer a "确认" with no complete request waiting: name the ticket already
+    opened, or say what is still missing, or how to start."""
+    missing = [slot for slot in FORM_SLOTS if not tracker.get_slot(slot)]
+    if len(missing) < len(FORM_SLOTS):
+        titles = "、".join(f"“{FIELD_TITLES[slot]}”" for slot in missing)
+        dispatcher.utter_message(
+            text=(
+                f"您的解绑申请还缺少{titles}，暂时不能提交。已填写的信息我都保留着，"
+                "可以继续填写，也可以转人工处理。"
+            ),
+            buttons=[
+                {"title": "继续填写", "payload": "/request_unbind"},
+                {"title": "转人工", "payload": "/human_handoff"},
+            ],
+        )
+        return []
+    number = _submitted_ticket(tracker)
+    if number:
+        dispatcher.utter_message(
+            text=(
+                f"您的解绑申请已经登记过了，工单号：{number}，无需重复提交。"
+                "问我“我的解绑进度”可以查看每一步的进展。"
+            )
+        )
+    else:
+        dispatcher.utter_message(
+            text="现在没有等待提交的解绑申请。需要的话，说“我要解绑”就可以开始。",
+            buttons=[{"title": "我要申请解绑", "payload": "/request_unbind"}],
+        )
+    return []
+
+
 class ActionOpenTicket(Action):
-    """Opens the ticket for a confirmed request; idempotent per merchant."""
+    """Opens the ticket for a confirmed request; idempotent per merchant.
+
+    Only a complete request is submitted; anything else gets a reply instead of a
+    crash. A store failure keeps the request and shows the summary again for a retry.
+    """
 
     def name(self) -> str:
         return "action_open_ticket"
@@ -78,6 +139,8 @@ class ActionOpenTicket(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if not all(tracker.get_slot(slot) for slot in FORM_SLOTS):
+            return reply_nothing_to_confirm(dispatcher, tracker)
         request = OpenRequest(
             merchant_id=tracker.get_slot("merchant_id") or "",
             reason_category=tracker.get_slot("unbind_reason") or "其他",
@@ -92,6 +155,14 @@ class ActionOpenTicket(Action):
         except TicketStoreUnavailable:
             dispatcher.utter_message(
                 text=f"{SORRY_DB}您填写的信息我都保留着，请稍后点“确认提交”重试。"
+            )
+            return [FollowupAction("action_summarise_request")]
+        except TicketError:
+            dispatcher.utter_message(
+                text=(
+                    "抱歉，这份申请没能提交。您填写的信息我都保留着，请核对后再点“确认提交”，"
+                    "或点“修改信息”改正；也可以说“转人工”。"
+                )
             )
             return [FollowupAction("action_summarise_request")]
         ticket = result.ticket
@@ -111,7 +182,21 @@ class ActionOpenTicket(Action):
                     "无需重复提交。问我“我的解绑进度”可以查看进展。"
                 )
             )
-        return [SlotSet(slot, None) for slot in (*FORM_SLOTS, "reason_detail")]
+        return [SlotSet(slot, None) for slot in (*DRAFT_SLOTS, "failed_attempts")] + [
+            SlotSet(LAST_TICKET, ticket.ticket_no)
+        ]
+
+
+class ActionNothingToConfirm(Action):
+    """Answers "确认/好的" when no summary is waiting (unfinished form, ticket opened)."""
+
+    def name(self) -> str:
+        return "action_nothing_to_confirm"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        return reply_nothing_to_confirm(dispatcher, tracker)
 
 
 class ActionCheckStatus(Action):
@@ -188,7 +273,7 @@ class ValidateOwnershipForm(FormValidationAction):
     async def validate_verify_phone_last4(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        digits = "".join(ch for ch in str(value or "") if ch.isdigit())
+        digits = "".join(ch for ch in to_halfwidth(str(value or "")) if ch in "0123456789")
         if len(digits) != 4:
             dispatcher.utter_message(text="请输入手机号的后四位数字。")
             return {"verify_phone_last4": None}

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import ActiveLoop, EventType, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -30,6 +30,14 @@ from bot.redaction import redact_text
 from bot.tickets import TicketError, TicketService, TicketView
 
 FORM_SLOTS = ("merchant_id", "unbind_reason", "serial_number", "contact_phone")
+DRAFT_SLOTS = (*FORM_SLOTS, "reason_detail")
+LAST_TICKET = "last_ticket_no"  # the ticket this conversation's request ended in
+ENTITY_FIELDS = {  # entity → form field, for a corrected value typed after "No"
+    "merchant_id": "merchant_id",
+    "unbind_reason": "unbind_reason",
+    "serial_number": "serial_number",
+    "phone": "contact_phone",
+}
 FIELD_TITLES = {
     "merchant_id": "商户号",
     "unbind_reason": "解绑原因",
@@ -171,6 +179,10 @@ class ValidateUnbindForm(FormValidationAction):
         result = NORMALISERS[slot](str(value or ""))
         if not result.ok:
             return self._failed(slot, result.error or "", dispatcher, tracker)
+        attempts = dict(tracker.get_slot("failed_attempts") or {})
+        if attempts.pop(slot, 0):
+            # A correct entry ends the count: a later slip starts again from one.
+            return {slot: result.value, "failed_attempts": attempts}
         return {slot: result.value}
 
     async def validate_merchant_id(
@@ -237,7 +249,12 @@ def open_ticket_of(merchant_id: str) -> TicketView | None:
 
 
 class ActionSummariseRequest(Action):
-    """After the form: show the summary to confirm, or offer help if it stopped early."""
+    """After the form: the summary to confirm, when the request is complete.
+
+    Otherwise (the merchant already has an open ticket, or a field could not be filled)
+    ``action_unfinished_request`` answers instead, so that "确认/好的" after it never
+    reaches the rule that opens a ticket.
+    """
 
     def name(self) -> str:
         return "action_summarise_request"
@@ -245,8 +262,30 @@ class ActionSummariseRequest(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if not all(tracker.get_slot(slot) for slot in FORM_SLOTS):
+            return [FollowupAction("action_unfinished_request")]
+        dispatcher.utter_message(
+            text=summary_text(tracker),
+            buttons=[
+                {"title": "确认提交", "payload": "/affirm"},
+                {"title": "修改信息", "payload": "/deny"},
+                {"title": "取消", "payload": "/stop"},
+            ],
+        )
+        return []
+
+
+class ActionUnfinishedRequest(Action):
+    """The form stopped before a summary: name the open ticket, or offer help."""
+
+    def name(self) -> str:
+        return "action_unfinished_request"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         missing = [slot for slot in FORM_SLOTS if not tracker.get_slot(slot)]
-        existing = open_ticket_of(tracker.get_slot("merchant_id") or "") if missing else None
+        existing = open_ticket_of(tracker.get_slot("merchant_id") or "")
         if existing:
             dispatcher.utter_message(
                 text=(
@@ -254,26 +293,19 @@ class ActionSummariseRequest(Action):
                     "问我“我的解绑进度”可以查看进展。"
                 )
             )
-            return [SlotSet(slot, None) for slot in (*FORM_SLOTS, "reason_detail")]
-        if missing:
-            dispatcher.utter_message(
-                text=(
-                    f"“{FIELD_TITLES[missing[0]]}”好像不太好填。您已经填好的信息我都保留着，"
-                    "可以转人工处理，也可以重新试一次。"
-                ),
-                buttons=[
-                    {"title": "转人工", "payload": "/human_handoff"},
-                    {"title": "重新填写", "payload": "/request_unbind"},
-                    {"title": "算了", "payload": "/stop"},
-                ],
-            )
-            return []
+            return [SlotSet(slot, None) for slot in (*DRAFT_SLOTS, "failed_attempts")] + [
+                SlotSet(LAST_TICKET, existing.ticket_no)
+            ]
+        title = FIELD_TITLES[missing[0]] if missing else "解绑申请"
         dispatcher.utter_message(
-            text=summary_text(tracker),
+            text=(
+                f"“{title}”好像不太好填。您已经填好的信息我都保留着，"
+                "可以转人工处理，也可以重新试一次。"
+            ),
             buttons=[
-                {"title": "确认提交", "payload": "/affirm"},
-                {"title": "修改信息", "payload": "/deny"},
-                {"title": "取消", "payload": "/stop"},
+                {"title": "转人工", "payload": "/human_handoff"},
+                {"title": "重新填写", "payload": "/request_unbind"},
+                {"title": "算了", "payload": "/stop"},
             ],
         )
         return []
@@ -299,7 +331,14 @@ class ActionOfferCorrections(Action):
 
 
 class ActionResetField(Action):
-    """Clears the one field the merchant wants to correct, so the form asks it again."""
+    """Changes only the field the merchant wants to correct, keeping the others.
+
+    A value typed straight away (``13900001111`` is a phone number) replaces that field,
+    so the form re-checks it and shows the summary again; an invalid one is explained and
+    asked for. A field chosen by button (``correction`` entity) or named in words
+    ("手机号错了") is cleared, so the form asks for it. When no field can be worked out,
+    nothing is cleared and the merchant is asked which field to change.
+    """
 
     def name(self) -> str:
         return "action_reset_field"
@@ -307,16 +346,36 @@ class ActionResetField(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        changes = self.changes(tracker)
+        if not changes:
+            dispatcher.utter_message(text="抱歉，我没看出您要修改哪一项。")
+            return [FollowupAction("action_offer_corrections")]
+        events: list[EventType] = []
+        for field, value in changes.items():
+            if field == "unbind_reason":
+                events += [SlotSet("unbind_reason", value), SlotSet("reason_detail", None)]
+                continue
+            result = NORMALISERS[field](value) if value else None
+            if result is not None and not result.ok:
+                dispatcher.utter_message(text=result.error or "")
+            events.append(SlotSet(field, result.value if result is not None else None))
+        return events
+
+    @classmethod
+    def changes(cls, tracker: Tracker) -> dict[str, str | None]:
+        """Fields to change: new values typed in the message, else the one field named
+        (by button or in words) with no value, so that the form asks for it."""
+        typed = {
+            ENTITY_FIELDS[e["entity"]]: str(e.get("value") or "")
+            for e in reversed(tracker.latest_message.get("entities") or [])
+            if e.get("entity") in ENTITY_FIELDS
+        }
+        if typed:
+            return typed
         field = next(tracker.get_latest_entity_values("correction"), None)
         if field not in FIELD_TITLES:
-            field = self._field_from_text(latest_text(tracker))
-        if field is None:
-            dispatcher.utter_message(text="好的，我们逐项再确认一遍。")
-            return [SlotSet(slot, None) for slot in (*FORM_SLOTS, "reason_detail")]
-        events = [SlotSet(field, None)]
-        if field == "unbind_reason":
-            events.append(SlotSet("reason_detail", None))
-        return events
+            field = cls._field_from_text(latest_text(tracker))
+        return {field: None} if field else {}
 
     @staticmethod
     def _field_from_text(text: str) -> str | None:
@@ -331,7 +390,7 @@ class ActionResetField(Action):
 
 
 class ActionStopForm(Action):
-    """算了 / 不办了: stop politely; nothing is submitted and the draft is cleared."""
+    """算了 / 不办了 / 取消: stop politely; nothing is submitted and the draft is cleared."""
 
     def name(self) -> str:
         return "action_stop_form"
@@ -341,11 +400,23 @@ class ActionStopForm(Action):
     ) -> list[EventType]:
         if tracker.active_loop_name == "ownership_form":
             dispatcher.utter_message(text="好的，不查了。还有什么可以帮您？")
-            slots = ("verify_merchant_id", "verify_phone_last4", "ticket_no")
+            slots: tuple[str, ...] = ("verify_merchant_id", "verify_phone_last4", "ticket_no")
         else:
             dispatcher.utter_message(response="utter_form_stopped")
-            slots = (*FORM_SLOTS, "reason_detail", "failed_attempts")
+            if latest_intent(tracker) == "cancel_ticket" and has_open_ticket(tracker.sender_id):
+                dispatcher.utter_message(
+                    text="如果您是想取消已经登记的解绑工单，请再说一次“取消工单”。"
+                )
+            slots = (*DRAFT_SLOTS, "failed_attempts")
         return [SlotSet(slot, None) for slot in slots] + [
             SlotSet("requested_slot", None),
             ActiveLoop(None),
         ]
+
+
+def has_open_ticket(sender_id: str) -> bool:
+    """True when this conversation has an open ticket (False if the store is down)."""
+    try:
+        return any(t.is_open for t in ticket_service().tickets_for_sender(sender_id))
+    except TicketError:
+        return False

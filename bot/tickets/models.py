@@ -186,12 +186,21 @@ class TicketCounter(Base):
 
 
 class OwnerCheckFailure(Base):
-    """A failed owner check, kept for cross-process throttling."""
+    """A failed owner check, kept for cross-process throttling.
+
+    Failures count against the requester and against the ticket number asked about
+    (``subject``, also for numbers that do not exist), so neither a new sender id per
+    guess nor many guesses at one ticket get past the limit.
+    """
 
     __tablename__ = "owner_check_failures"
 
     id: Mapped[int] = Column(Integer, primary_key=True)
     requester: Mapped[str] = Column(String(255), nullable=False)
+    subject: Mapped[str | None] = Column(String(64), nullable=True)
     failed_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
 
-    __table_args__ = (Index(None, "requester", "failed_at"),)
+    __table_args__ = (
+        Index(None, "requester", "failed_at"),
+        Index(None, "subject", "failed_at"),
+    )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, insert, select, update
@@ -370,8 +371,13 @@ class TicketService:
         status: str,
         note: str = "",
         actor: str = "system",
+        also: Callable[[Session], None] | None = None,
     ) -> TicketView:
-        """Set one step's status and note; completing 正式解绑 completes the ticket."""
+        """Set one step's status and note; completing 正式解绑 completes the ticket.
+
+        ``also`` runs inside the same transaction after the change (the console writes
+        its audit row there): if it raises, nothing is changed.
+        """
         name = validate_step(step)
         new = validate_step_status(status)
         if new is StepStatus.CANCELLED:
@@ -399,6 +405,8 @@ class TicketService:
                 ticket.status = TicketStatus.COMPLETED.value
                 _record(s, ticket, now, actor, note, None, "open", ticket.status)
             s.flush()
+            if also is not None:
+                also(s)
             return _view(ticket)
 
     def cancel_ticket(self, ticket_no: str, actor: str = "system", note: str = "") -> TicketView:
@@ -461,39 +469,36 @@ class TicketService:
         """Return the ticket only if merchant and phone tail both match.
 
         Mismatches are indistinguishable (unknown ticket, wrong merchant, wrong phone)
-        and count against ``requester``; too many lock it out for a while, during
-        which calls return THROTTLED without checking anything.
+        and count against ``requester`` and against the ticket number asked about, also
+        when no such ticket exists. Too many failures for either lock it for a while,
+        during which calls return THROTTLED without checking anything.
         """
         requester = _text("requester", requester, 255)
+        subject = owner_check_subject(ticket_no)
         policy = self.throttle
         now = self._now()
         with self._session(write=True) as s:
             if s.get_bind().dialect.name == "postgresql":
-                s.execute(select(func.pg_advisory_xact_lock(func.hashtext(requester))))
-            horizon = now - policy.window - policy.lockout
+                # One lock per key, always taken in the same order (no deadlocks).
+                for key in sorted({f"requester:{requester}", f"subject:{subject}"}):
+                    s.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
             s.execute(
                 delete(OwnerCheckFailure)
-                .where(OwnerCheckFailure.requester == requester)
-                .where(OwnerCheckFailure.failed_at < horizon)
+                .where(OwnerCheckFailure.failed_at < now - policy.window - policy.lockout)
                 .execution_options(synchronize_session=False)
             )
-            failures = (
-                s.execute(
-                    select(OwnerCheckFailure.failed_at)
-                    .where(OwnerCheckFailure.requester == requester)
-                    .order_by(OwnerCheckFailure.failed_at)
-                )
-                .scalars()
-                .all()
-            )
-            until = _locked_until(failures, policy)
+            locks = [
+                _locked_until(_failure_times(s, OwnerCheckFailure.requester, requester), policy),
+                _locked_until(_failure_times(s, OwnerCheckFailure.subject, subject), policy),
+            ]
+            until = max((moment for moment in locks if moment is not None), default=None)
             if until is not None and until > now:
                 return OwnerCheck(OwnerCheckOutcome.THROTTLED, locked_until=until)
             number = parse_ticket_no(ticket_no)
             ticket = _by_number(s, number) if number else None
             if ticket is not None and _owner_matches(ticket, merchant_id, phone_last4):
                 return OwnerCheck(OwnerCheckOutcome.MATCH, ticket=_view(ticket))
-            s.add(OwnerCheckFailure(requester=requester, failed_at=now))
+            s.add(OwnerCheckFailure(requester=requester, subject=subject, failed_at=now))
             return OwnerCheck(OwnerCheckOutcome.NO_MATCH)
 
     # internals
@@ -645,6 +650,21 @@ def _owner_matches(ticket: Ticket, merchant_id: str, phone_last4: str) -> bool:
         ticket.contact_phone[-4:].encode(), tail.encode()
     )
     return merchant_ok and phone_ok
+
+
+def owner_check_subject(ticket_no: str) -> str:
+    """The throttling key of a ticket number: canonical when well formed, else as typed."""
+    return parse_ticket_no(ticket_no) or (ticket_no or "").strip().upper()[:64]
+
+
+def _failure_times(s: Session, column: Any, value: str) -> list[datetime]:
+    return list(
+        s.execute(
+            select(OwnerCheckFailure.failed_at)
+            .where(column == value)
+            .order_by(OwnerCheckFailure.failed_at)
+        ).scalars()
+    )
 
 
 def _locked_until(failures: Sequence[datetime], policy: ThrottlePolicy) -> datetime | None:

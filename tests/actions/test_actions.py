@@ -1,15 +1,16 @@
-"""Actions and validators with rasa-sdk trackers and a real (SQLite) ticket service."""
+"""Actions and validators with rasa-sdk trackers and a real ticket service
+(SQLite, and PostgreSQL with DATABASE_URL_TEST)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from actions_support import DOMAIN, FILLED, request, texts, tracker
 from rasa_sdk import Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-import actions.unbind_form as form
 from actions.tickets import (
     ActionCheckStatus,
     ActionOpenTicket,
@@ -17,67 +18,13 @@ from actions.tickets import (
     render_tickets,
 )
 from actions.topics import ActionAnswerTopic, ActionSuggestTopics
-from actions.unbind_form import ActionSummariseRequest, ValidateUnbindForm
-from bot.tickets import OpenRequest, TicketService
-from bot.tickets.migrate import upgrade
-
-DOMAIN: dict[str, Any] = {
-    "slots": {name: {} for name in (*form.FORM_SLOTS, "reason_detail", "failed_attempts")},
-    "forms": {"unbind_form": {"required_slots": list(form.FORM_SLOTS)}},
-}
-
-
-def tracker(
-    text: str,
-    intent: str = "inform",
-    slots: dict[str, Any] | None = None,
-    entities: list[dict[str, Any]] | None = None,
-    sender: str = "s1",
-    active_loop: str | None = "unbind_form",
-) -> Tracker:
-    latest = {
-        "text": text,
-        "intent": {"name": intent, "confidence": 0.9},
-        "intent_ranking": [{"name": intent, "confidence": 0.9}],
-        "entities": entities or [],
-    }
-    events = [{"event": "user", "text": text, "parse_data": latest}]
-    return Tracker(
-        sender, slots or {}, latest, events, False, None,
-        {"name": active_loop} if active_loop else {}, "action_listen",
-    )
-
-
-def texts(dispatcher: CollectingDispatcher) -> str:
-    return "\n".join(m.get("text") or "" for m in dispatcher.messages)
-
-
-@pytest.fixture()
-def service(tmp_path, monkeypatch) -> TicketService:
-    url = f"sqlite:///{tmp_path / 'tickets.db'}"
-    upgrade(url)
-    svc = TicketService.from_url(url)
-    monkeypatch.setattr(form, "ticket_service", lambda: svc)
-    monkeypatch.setattr("actions.tickets.ticket_service", lambda: svc)
-    return svc
-
-
-@pytest.fixture()
-def dead_service(monkeypatch) -> TicketService:
-    svc = TicketService.from_url("postgresql://nobody@127.0.0.1:9/none?connect_timeout=1")
-    monkeypatch.setattr(form, "ticket_service", lambda: svc)
-    monkeypatch.setattr("actions.tickets.ticket_service", lambda: svc)
-    return svc
+from actions.unbind_form import ActionUnfinishedRequest, ValidateUnbindForm
 
 
 async def run_form(tr: Tracker) -> tuple[CollectingDispatcher, dict[str, Any]]:
     dispatcher = CollectingDispatcher()
     events = await ValidateUnbindForm().run(dispatcher, tr, DOMAIN)
     return dispatcher, {e["name"]: e["value"] for e in events if e["event"] == "slot"}
-
-
-def request(merchant: str = "849581058120003") -> OpenRequest:
-    return OpenRequest(merchant, "更换设备", "SN8A2B3C4D5", "13812345678", "rest", "s1")
 
 
 async def test_full_width_merchant_number_is_normalised(service):
@@ -122,16 +69,12 @@ async def test_a_merchant_with_an_open_ticket_is_told_at_once(service):
     )
     assert slots["requested_slot"] is None
     dispatcher = CollectingDispatcher()
-    await ActionSummariseRequest().run(
+    events = await ActionUnfinishedRequest().run(
         dispatcher, tracker("x", slots={"merchant_id": "849581058120003"}), DOMAIN
     )
     assert existing.ticket_no in texts(dispatcher)
-
-
-FILLED = {
-    "merchant_id": "849581058120003", "unbind_reason": "更换设备", "reason_detail": None,
-    "serial_number": "SN8A2B3C4D5", "contact_phone": "13812345678",
-}
+    assert SlotSet("merchant_id", None) in events
+    assert SlotSet("last_ticket_no", existing.ticket_no) in events
 
 
 async def test_open_ticket_then_a_retry_returns_the_same_ticket(service):

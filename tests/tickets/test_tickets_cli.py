@@ -120,3 +120,20 @@ def test_usage_error_and_unavailable_store(
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{blocker / 'tickets.db'}")
     assert main(["show", "UB-20251128-0001"]) == 3
     assert "工单系统暂时不可用" in capsys.readouterr().err
+
+
+def test_advance_can_ask_for_more_materials(db_url: str) -> None:
+    no, _ = seed(db_url)
+    asked = cli(db_url, "advance", no, "资料审核", "需补充材料", "--note", "请补营业执照副本")
+    assert asked.returncode == 0, asked.stderr
+    assert "资料审核 → 需补充材料" in asked.stdout
+    assert "1. 资料审核  需补充材料" in asked.stdout and "备注: 请补营业执照副本" in asked.stdout
+    service = TicketService(make_engine(db_url))
+    try:
+        step = service.get_ticket(no).steps[0]
+        history = service.history(no)
+    finally:
+        service.dispose()
+    assert (step.name, step.status, step.note) == ("资料审核", "需补充材料", "请补营业执照副本")
+    assert (history[-1].step, history[-1].new_status) == ("资料审核", "需补充材料")
+    assert history[-1].actor.startswith("cli")

