@@ -9,15 +9,22 @@ Merchants send the same short texts again and again (你好, 转人工, 谢谢, 
 question), so the ranking of each distinct normalised text is kept in a small LRU
 cache (``cache_size``); a model is immutable once loaded, so a cached ranking is
 exactly what the model would compute again.
+
+The model is stored as what it learnt, not as pickled objects: the vocabularies,
+classes and settings in JSON and the weights in a NumPy archive read with
+``allow_pickle=False``. Nothing in a model file can run code when it is loaded, and
+loading takes milliseconds (skops' safe loading searched every imported module for
+each type it restored: a fifth of the Rasa server's start-up).
 """
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skops.io as sio
 from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
@@ -32,7 +39,8 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-MODEL_FILE = "tfidf_intent.skops"
+MODEL_JSON, MODEL_ARRAYS = "tfidf_intent.json", "tfidf_intent.npz"
+FORMAT = 2  # in the config, so that Rasa's training cache never restores an older format
 
 
 def _words(message: Message) -> str:
@@ -54,7 +62,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def get_default_config() -> dict[str, Any]:
         return {
             "C": 300.0, "char_ngrams": [1, 3], "max_iter": 3000, "ranking_length": 10,
-            "cache_size": 4096,
+            "cache_size": 4096, "format": FORMAT,
         }
 
     def __init__(
@@ -97,7 +105,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         clf.fit(self._features(examples), [m.get(INTENT) for m in examples])
         self._model["clf"] = clf
         with self._storage.write_to(self._resource) as directory:
-            sio.dump(self._model, directory / MODEL_FILE)
+            _save(self._model, directory)
         return self._resource
 
     @classmethod
@@ -107,9 +115,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     ) -> TfidfIntentClassifier:
         try:
             with model_storage.read_from(resource) as directory:
-                path = directory / MODEL_FILE
-                model = sio.load(path, trusted=sio.get_untrusted_types(file=path))
-        except ValueError:
+                model = _load(directory)
+        except ValueError:  # Rasa's storage: nothing was trained (no intent examples)
             return cls(config, model_storage, resource)
         return cls(config, model_storage, resource, model)
 
@@ -139,3 +146,50 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             self._cache[key] = [
                 {"name": str(classes[i]), "confidence": float(row[i])} for i in order
             ]
+
+
+_VECTORIZER_PARAMS = ("analyzer", "ngram_range", "token_pattern", "sublinear_tf")
+
+
+def _save(model: dict[str, Any], directory: Path) -> None:
+    """What the vectorizers and the regression learnt, as JSON and plain arrays."""
+    clf: LogisticRegression = model["clf"]
+    meta = {
+        "format": FORMAT,
+        "classes": [str(c) for c in clf.classes_],
+        "vectorizers": {
+            name: {
+                "params": {k: model[name].get_params()[k] for k in _VECTORIZER_PARAMS},
+                "vocabulary": {term: int(i) for term, i in model[name].vocabulary_.items()},
+            }
+            for name in ("words", "chars")
+        },
+    }
+    (directory / MODEL_JSON).write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
+    np.savez(
+        directory / MODEL_ARRAYS, words_idf=model["words"].idf_,
+        chars_idf=model["chars"].idf_, coef=clf.coef_, intercept=clf.intercept_,
+    )
+
+
+def _load(directory: Path) -> dict[str, Any]:
+    """The model ``_save`` wrote, rebuilt without unpickling anything."""
+    meta = json.loads((directory / MODEL_JSON).read_text("utf-8"))
+    if meta.get("format") != FORMAT:
+        raise RuntimeError(f"{directory / MODEL_JSON}: model format {meta.get('format')}, "
+                           f"expected {FORMAT}; retrain (make train)")
+    with np.load(directory / MODEL_ARRAYS, allow_pickle=False) as arrays:
+        model: dict[str, Any] = {}
+        for name, saved in meta["vectorizers"].items():
+            params = dict(saved["params"])
+            params["ngram_range"] = tuple(params["ngram_range"])
+            vectorizer = TfidfVectorizer(**params)
+            vectorizer.vocabulary_ = saved["vocabulary"]
+            vectorizer.idf_ = arrays[f"{name}_idf"]
+            model[name] = vectorizer
+        clf = LogisticRegression()
+        clf.classes_ = np.array(meta["classes"])
+        clf.coef_, clf.intercept_ = arrays["coef"], arrays["intercept"]
+        clf.n_features_in_ = clf.coef_.shape[1]
+        model["clf"] = clf
+    return model

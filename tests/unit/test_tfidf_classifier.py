@@ -72,3 +72,39 @@ def test_the_cache_keeps_only_the_most_recent_texts(classifier, tokenizer) -> No
     for text in ("hi", "thanks", "unbind pos", "hi"):
         classifier.process(_messages(tokenizer, text))
     assert [key[0] for key in classifier._cache] == ["unbind pos", "hi"]
+
+
+def test_a_loaded_model_ranks_exactly_as_the_trained_one(tmp_path: Path, tokenizer) -> None:
+    """The stored vocabularies and weights rebuild the same model; no pickle is involved."""
+    import json
+
+    import numpy as np
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    from bot.nlu import tfidf_classifier
+
+    data = TrainingData([
+        Message(data={TEXT: text, INTENT: intent})
+        for intent, texts in EXAMPLES.items() for text in texts
+    ])
+    tokenizer.process_training_data(data)
+    storage = LocalModelStorage(tmp_path)
+    context = ExecutionContext(GraphSchema({}), "test")
+    resource = Resource("clf")
+    config = {**TfidfIntentClassifier.get_default_config(), "cache_size": 0}
+    trained = TfidfIntentClassifier.create(config, storage, resource, context)
+    trained.train(data)
+    loaded = TfidfIntentClassifier.load(config, storage, resource, context)
+    texts = ("unbind my terminal", "thanks", "hello pos", "完全没见过的话")
+    for ours, theirs in zip(loaded.process(_messages(tokenizer, *texts)),
+                            trained.process(_messages(tokenizer, *texts)), strict=True):
+        assert ours.get(INTENT_RANKING_KEY) == theirs.get(INTENT_RANKING_KEY)
+    with storage.read_from(resource) as directory:
+        assert {p.name for p in directory.iterdir()} == {
+            tfidf_classifier.MODEL_JSON, tfidf_classifier.MODEL_ARRAYS}
+        np.load(directory / tfidf_classifier.MODEL_ARRAYS, allow_pickle=False)
+        meta = json.loads((directory / tfidf_classifier.MODEL_JSON).read_text("utf-8"))
+        meta["format"] = 1
+        (directory / tfidf_classifier.MODEL_JSON).write_text(json.dumps(meta), "utf-8")
+    with pytest.raises(RuntimeError, match="retrain"):
+        TfidfIntentClassifier.load(config, storage, resource, context)
