@@ -149,3 +149,85 @@ def test_the_graph_runs_to_the_same_results_as_with_dask() -> None:
                 assert ours.max_confidence > 0
     with pytest.raises(GraphRunError):
         runner.run(inputs={"x": metadata.nlu_target}, targets=[metadata.nlu_target])
+
+
+def _replies() -> list[dict]:
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        ActiveLoop,
+        BotUttered,
+        FollowupAction,
+        Restarted,
+        SessionStarted,
+        SlotSet,
+        UserUttered,
+    )
+
+    good = [
+        SlotSet("merchant_id", "849581058120003"), SlotSet("requested_slot", None),
+        ActiveLoop("unbind_form"), ActiveLoop(None), FollowupAction("action_listen"),
+        BotUttered("好的", {"buttons": [{"title": "是", "payload": "/affirm"}]}),
+        UserUttered("你好", {"name": "greet", "confidence": 0.9}), ActionExecuted("x"),
+        SessionStarted(), Restarted(),
+    ]
+    replies = [{"events": [e.as_dict() for e in good], "responses": [{"text": "好"}]}, VALID]
+    bad_events = [
+        {"event": "slot", "value": 1}, {"event": "nonsense"}, {"name": "x"},
+        {"event": "user", "parse_data": "not an object"}, {"event": "action", "name": 3},
+        {"event": "slot", "name": "a", "value": 1, "timestamp": "now"}, "not an event",
+    ]
+    replies += [{"events": [e]} for e in bad_events]
+    replies += [{"events": []}, {}, {"responses": "x"}, {"responses": ["x"]}, INVALID[0]]
+    return replies
+
+
+def test_the_quick_check_never_passes_a_reply_rasas_schema_rejects() -> None:
+    spec = RemoteAction.action_response_format_spec()
+    quick_passes = 0
+    for reply in _replies():
+        try:
+            jsonschema.validate(reply, spec)
+            valid = True
+        except jsonschema.ValidationError:
+            valid = False
+        quick = rasa_fixes._quickly_valid(reply)
+        assert not quick or valid, reply
+        quick_passes += quick
+        if valid:
+            assert _action()._validate_action_result(reply)
+        else:
+            with pytest.raises(jsonschema.ValidationError):
+                _action()._validate_action_result(reply)
+    assert quick_passes >= 3  # the usual replies take the quick path
+
+
+def test_past_states_are_rasas_and_follow_the_tracker() -> None:
+    from rasa.shared.core.domain import Domain
+    from rasa.shared.core.events import ActionExecuted, ActiveLoop, SlotSet, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.paths import ROOT
+
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    tracker = DialogueStateTracker("m1", domain.slots)
+    rule_only = {"rule_only_slots": [], "rule_only_loops": []}
+    turns = [
+        [ActionExecuted("action_listen"),
+         UserUttered("我要解绑", {"name": "request_unbind", "confidence": 1.0})],
+        [ActionExecuted("unbind_form"), ActiveLoop("unbind_form"),
+         SlotSet("requested_slot", "merchant_id"), ActionExecuted("action_listen")],
+        [UserUttered("849581058120003", {"name": "inform", "confidence": 1.0},
+                     [{"entity": "merchant_id", "value": "849581058120003"}])],
+    ]
+    for events in turns:
+        for event in events:
+            tracker.update(event)
+        for args in ((False, False, None), (True, True, rule_only)):
+            expected = rasa_fixes._rasa_past_states(tracker, domain, *args)
+            first = tracker.past_states(domain, *args)
+            assert first == expected
+            for state in first:  # the featurizer edits what it is given
+                state.pop("user", None)
+                for sub in state.values():
+                    sub.clear()
+            assert tracker.past_states(domain, *args) == expected
