@@ -8,13 +8,22 @@ down with it.
 Limits (per minute, from the environment):
 
 - ``RATE_LIMIT_SENDER`` (20): messages of one sender on one channel;
+- ``RATE_LIMIT_REST_IP`` (300): REST webhook requests from one IP, whatever senders
+  they name (a client rotating ``sender`` is still one IP);
 - ``RATE_LIMIT_WEB_IP`` (120): chat connections and history reloads from one IP;
 - ``RATE_LIMIT_CONSOLE_AUTH`` (10): console calls with a wrong token from one IP; over
   it, the IP gets 429 even with the right token until the minute is over.
+
+Per-IP limits count the client's address, not a proxy's: behind ``PROXIES_COUNT``
+trusted proxies it is read from ``X-Forwarded-For`` (see :func:`forwarded_ip`).
+Addresses in ``RATE_LIMIT_IP_EXEMPT`` (default: loopback, i.e. this host's own tools,
+load tests and proxies calling directly) are never limited per IP; per-sender limits
+still apply to them.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import time
@@ -122,3 +131,51 @@ def client_ip(request: Any) -> str:
     """The caller's address: the proxy-reported one when Sanic is told to trust proxies
     (``PROXIES_COUNT``, see ``bot.web.app``), else the socket peer."""
     return request.remote_addr or request.ip or "unknown"
+
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def exempt_networks(env: str = "RATE_LIMIT_IP_EXEMPT") -> tuple[IpNetwork, ...]:
+    """Networks never limited per IP: ``env`` (comma-separated CIDRs), else loopback."""
+    raw = os.environ.get(env)
+    networks = []
+    for part in (raw if raw is not None else "127.0.0.0/8,::1/128").split(","):
+        try:
+            if part.strip():
+                networks.append(ipaddress.ip_network(part.strip(), strict=False))
+        except ValueError:
+            logger.warning("%s: %r is not a network; ignored", env, part.strip())
+    return tuple(networks)
+
+
+def proxies_count() -> int:
+    """How many trusted proxies stand in front of this process (``PROXIES_COUNT``)."""
+    return max(limit_from_env("PROXIES_COUNT", 0), 0)
+
+
+def forwarded_ip(request: Any, proxies: int) -> str:
+    """The client's address seen through ``proxies`` trusted proxies.
+
+    Each proxy appends the address it received the request from to ``X-Forwarded-For``,
+    so the client is the ``proxies``-th entry from the right; entries further left are
+    whatever the client sent and are never trusted. Without proxies, or without the
+    header (a direct local call), it is the socket peer.
+    """
+    if proxies > 0:
+        header = ",".join(request.headers.getall("x-forwarded-for", []))
+        hops = [hop.strip() for hop in header.split(",") if hop.strip()]
+        if len(hops) >= proxies:
+            return hops[-proxies]
+    return request.ip or "unknown"
+
+
+def is_exempt(ip: str, networks: tuple[IpNetwork, ...]) -> bool:
+    """True when ``ip`` is in one of ``networks`` (an unparsable address never is)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped  # "::ffff:127.0.0.1" from a dual-stack socket
+    return any(address in network for network in networks)

@@ -3,10 +3,13 @@
 Rasa's own REST channel answers HTTP 200 with ``[]`` when processing fails, and logs
 the merchant's text when it does. This one answers 500 with an apology when processing
 raises or the conversation could not be stored, 503 when the bot produced no reply at
-all, 400 for a malformed request, 429 (with a polite reply) when the sender is over
-the rate limit, and never logs message texts. What the merchant typed is screened and
-redacted first (``bot.channels.screening.admit``). Its name is still
-``rest``: the URL stays ``/webhooks/rest/webhook``.
+all, 400 for a malformed request, 429 (with a polite reply) when the sender or the
+client's IP is over its rate limit, and never logs message texts. The sender is
+whatever the client says, so the IP is limited too (``RATE_LIMIT_REST_IP``, see
+``bot.ratelimit``): a client rotating senders cannot flood NLU. What the merchant typed
+is screened and redacted first (``bot.channels.screening.admit``); of the metadata only
+the known keys are kept (``screen_metadata``). Its name is still ``rest``: the URL
+stays ``/webhooks/rest/webhook``.
 """
 
 from __future__ import annotations
@@ -21,16 +24,33 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.delivery import APOLOGY, process
-from bot.channels.screening import admit
-from bot.ratelimit import sender_limiter
-from bot.stores import redact_value
+from bot.channels.screening import admit, screen_metadata
+from bot.ratelimit import (
+    SENDER_REPLY,
+    RateLimiter,
+    exempt_networks,
+    forwarded_ip,
+    is_exempt,
+    proxies_count,
+    sender_limiter,
+)
 
 logger = logging.getLogger(__name__)
 MAX_SENDER_CHARS = 128
 
 
 def _reply(sender: str, text: str, status: int = 200) -> HTTPResponse:
-    return response.json([{"recipient_id": sender, "text": text}], status=status)
+    headers = {"Retry-After": "60"} if status == 429 else None
+    return response.json([{"recipient_id": sender, "text": text}], status=status,
+                         headers=headers)
+
+
+def _json_body(request: Request) -> tuple[Any, bool]:
+    """The parsed body, and whether it was JSON at all."""
+    try:
+        return request.json, True
+    except Exception:  # Sanic raises on invalid JSON or invalid UTF-8
+        return None, False
 
 
 def _bad_request(reason: str) -> HTTPResponse:
@@ -42,6 +62,17 @@ class RestInput(InputChannel):
 
     def __init__(self) -> None:
         self.limiter = sender_limiter()
+        self.ip_limiter = RateLimiter.from_env("rest_ip", "RATE_LIMIT_REST_IP", 300)
+        self.proxies = proxies_count()
+        self.exempt = exempt_networks()
+
+    async def ip_allowed(self, request: Request) -> bool:
+        """Count one request of the client's IP; False once it is over the limit."""
+        ip = forwarded_ip(request, self.proxies)
+        if is_exempt(ip, self.exempt) or await self.ip_limiter.hit(ip):
+            return True
+        logger.warning("rate limit: REST requests from %s are too many", ip)
+        return False
 
     @classmethod
     def name(cls) -> str:
@@ -58,9 +89,12 @@ class RestInput(InputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            try:
-                body = request.json
-            except Exception:  # Sanic raises on invalid JSON or invalid UTF-8
+            ip_allowed = await self.ip_allowed(request)  # malformed requests count too
+            body, valid = _json_body(request)
+            if not ip_allowed:
+                sender = body.get("sender") if isinstance(body, dict) else None
+                return _reply(sender if isinstance(sender, str) else "", SENDER_REPLY, 429)
+            if not valid:
                 return _bad_request("请求不是有效的 JSON")
             if not isinstance(body, dict):
                 return _bad_request("请求体应为 JSON 对象")
@@ -71,10 +105,9 @@ class RestInput(InputChannel):
             if screened.reply:
                 return _reply(sender, screened.reply, status=429 if screened.limited else 200)
             collector = CollectingOutputChannel()
-            metadata = body.get("metadata")
             message = UserMessage(
                 screened.text, collector, sender, input_channel=self.name(),
-                metadata=redact_value(metadata) if isinstance(metadata, dict) else None,
+                metadata=screen_metadata(body.get("metadata")) or None,
             )
             if not await process(on_new_message, message):
                 return _reply(sender, APOLOGY, status=500)

@@ -6,7 +6,8 @@ Secrets are replaced by ``bot.redaction.MASK`` here, before Rasa, the action ser
 any log sees the text; NLU still recognises the mask and the bot warns the merchant.
 
 :func:`admit` is what every channel calls: the per-sender rate limit, then
-:func:`screen`.
+:func:`screen`. :func:`screen_metadata` does the same for the metadata a client sends
+with a message: only known keys, short values, secrets hidden.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from bot.ratelimit import SENDER_REPLY, RateLimiter, sender_allowed
 from bot.redaction import redact_text
@@ -22,6 +24,11 @@ from bot.redaction import redact_text
 MAX_MESSAGE_CHARS = int(os.environ.get("MAX_MESSAGE_CHARS", "1000"))
 EMPTY_REPLY = "您好像没有输入内容，请直接告诉我您的问题。"
 TOO_LONG_REPLY = "消息太长了（超过{limit}字），请分几次、简短地告诉我。"
+# The metadata a client may attach to a message, and how long an id may be: the chat
+# page's ``client_id`` (de-duplication), ``display``/``hidden`` (how the page shows a
+# button click) and the load test's ``turn_id``. Anything else is dropped unread.
+METADATA_KEYS = ("client_id", "turn_id", "display", "hidden")
+MAX_METADATA_ID_CHARS = 128
 # Bidirectional and zero-width marks: invisible, and used to disguise text.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
@@ -70,3 +77,25 @@ async def admit(
     if not typed:
         return Screened(text) if isinstance(text, str) else screen(text)
     return screen(text)
+
+
+def screen_metadata(metadata: object) -> dict[str, Any]:
+    """Only the known keys of ``metadata``: ids of at most ``MAX_METADATA_ID_CHARS``,
+    ``display`` screened like a message (clean, short, secrets hidden), ``hidden`` a
+    boolean. Whatever else a client sends (other keys, nested data, megabytes) is
+    neither stored nor even looked at."""
+    if not isinstance(metadata, dict):
+        return {}
+    kept: dict[str, Any] = {}
+    for key in ("client_id", "turn_id"):
+        raw = metadata.get(key)
+        if not isinstance(raw, str) or len(raw) > MAX_METADATA_ID_CHARS:
+            continue
+        if value := redact_text(clean(raw)):
+            kept[key] = value
+    display = metadata.get("display")
+    if isinstance(display, str) and (shown := screen(display)).reply is None:
+        kept["display"] = shown.text
+    if isinstance(metadata.get("hidden"), bool):
+        kept["hidden"] = metadata["hidden"]
+    return kept

@@ -6,6 +6,10 @@
   records (``wechat_callbacks``, kept 10 minutes) are deleted on every run.
 - :func:`export`: a merchant's tickets (with steps and history) and the conversations
   they were opened from, as one JSON-ready dict; every export writes an audit row.
+  Scope: conversations are found through the tickets' ``sender_id``. A conversation
+  that never led to a ticket (a merchant who only asked questions, or typed the number
+  and left) is not linked to any merchant number in the stores and is not exported;
+  it is deleted by :func:`purge` after the retention period like every conversation.
 
 The retention period is ``RETENTION_DAYS`` (default 180 days).
 """
@@ -104,7 +108,10 @@ def export(
     audit: AuditLog,
     actor: str,
 ) -> dict[str, Any]:
-    """Everything stored about ``merchant_id`` (already normalised); audited."""
+    """Everything stored about ``merchant_id`` (already normalised); audited.
+
+    Conversations are those the merchant's tickets were opened from (see the module
+    docstring for what that leaves out)."""
     found = tickets.tickets_for_merchant(merchant_id)
     result_tickets = []
     senders: list[str] = []

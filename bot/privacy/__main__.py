@@ -30,7 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     purge_cmd = commands.add_parser("purge", help="apply the retention period")
     purge_cmd.add_argument("--days", type=int, help="retention in days (RETENTION_DAYS, 180)")
-    export_cmd = commands.add_parser("export", help="print one merchant's data as JSON")
+    export_cmd = commands.add_parser(
+        "export", help="print one merchant's tickets and the conversations they were "
+        "opened from as JSON (audited)",
+    )
     export_cmd.add_argument("merchant", help="15-digit merchant number")
     export_cmd.add_argument("--actor", help="who asked (written to the audit log)")
     return parser

@@ -12,7 +12,7 @@ import uuid
 import pytest
 import requests
 
-from bot.channels.screening import EMPTY_REPLY
+from bot.channels.screening import EMPTY_REPLY, MAX_MESSAGE_CHARS, TOO_LONG_REPLY
 from bot.ratelimit import SENDER_REPLY
 from tests.channels.wechat_support import (
     AGENT_ID,
@@ -21,6 +21,7 @@ from tests.channels.wechat_support import (
     WeComServer,
     message_xml,
     text_xml,
+    xml_fields,
 )
 from tests.web.test_socketio_channel import Client, run
 
@@ -30,6 +31,10 @@ HOSTILE = {
     "emoji": "😀🙏👍", "rtl-text": "\u202e我要解绑\u202c", "100KB": "解绑" * 50_000,
 }
 SQL = "'; DROP TABLE tickets; -- 我要解绑"
+TOO_LONG = TOO_LONG_REPLY.format(limit=MAX_MESSAGE_CHARS)
+# What each hostile text must be answered with (None: a real answer of the bot's).
+EXPECTED = {"empty": EMPTY_REPLY, "whitespace": EMPTY_REPLY, "control": EMPTY_REPLY,
+            "rtl": EMPTY_REPLY, "emoji": None, "rtl-text": None, "100KB": TOO_LONG}
 
 
 def rest(bot, sender: str, message: object) -> requests.Response:
@@ -48,19 +53,24 @@ def post_wechat(bot, content: str, encrypted: bool = False) -> requests.Response
                          data=callback.body, timeout=60)
 
 
-def post_wecom(bot, content: str) -> requests.Response:
-    xml = message_xml("text", {"Content": content}, msg_id(), sender=f"u{uuid.uuid4().hex[:8]}",
+def post_wecom(bot, content: str, sender: str | None = None) -> requests.Response:
+    xml = message_xml("text", {"Content": content}, msg_id(),
+                      sender=sender or f"u{uuid.uuid4().hex[:8]}",
                       to=CORP_ID).replace("</xml>", f"<AgentID>{AGENT_ID}</AgentID></xml>")
     callback = WeComServer().encrypted(xml)
     return requests.post(f"{bot.rasa_url}/webhooks/wecom/webhook", params=callback.params,
                          data=callback.body, timeout=60)
 
 
-@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
-def test_rest_answers_hostile_text_clearly(running_bot, text: str) -> None:
-    reply = rest(running_bot, f"hostile-{uuid.uuid4().hex[:8]}", text)
+@pytest.mark.parametrize("kind", HOSTILE)
+def test_rest_answers_hostile_text_clearly(running_bot, kind: str) -> None:
+    reply = rest(running_bot, f"hostile-{uuid.uuid4().hex[:8]}", HOSTILE[kind])
     assert reply.status_code == 200
-    assert reply.json()[0]["text"]
+    text = reply.json()[0]["text"]
+    if EXPECTED[kind] is None:  # the bot itself answered (no screening reply)
+        assert text and text not in (EMPTY_REPLY, TOO_LONG)
+    else:
+        assert text == EXPECTED[kind]
 
 
 @pytest.mark.parametrize("body", [b'{"sender":"x","message":"\xff\xfe"}', b"\xff", b"[1]",
@@ -89,7 +99,7 @@ def test_socketio_answers_hostile_text_clearly(running_bot) -> None:
 
     answers = run(scenario())
     assert all(answers), answers
-    assert EMPTY_REPLY in answers[0] and "太长" in answers[6]
+    assert EMPTY_REPLY in answers[0] and TOO_LONG in answers[6]
 
 
 @pytest.mark.parametrize("text", [v for k, v in HOSTILE.items() if k != "100KB"],
@@ -112,6 +122,16 @@ def test_wechat_refuses_100kb_and_invalid_utf8_with_a_clear_status(running_bot) 
                           params=callback.params, data=callback.body.replace(b"x", b"\xff\xfe"),
                           timeout=30)
     assert reply.status_code == 400
+
+
+def test_wechat_and_wecom_answer_a_too_long_text_with_the_too_long_reply(running_bot) -> None:
+    """Under the 64 KB body limit but over MAX_MESSAGE_CHARS: a reply, not a bare 400."""
+    text = "解绑" * MAX_MESSAGE_CHARS
+    plain = post_wechat(running_bot, text)
+    assert plain.status_code == 200 and xml_fields(plain.content)["Content"] == TOO_LONG
+    wecom = post_wecom(running_bot, text)
+    assert wecom.status_code == 200
+    assert WeComServer().open_reply(wecom.content)["Content"] == TOO_LONG
 
 
 def test_a_normal_conversation_is_served_while_hostile_input_floods_in(running_bot) -> None:
@@ -157,6 +177,7 @@ def test_rest_sender_over_the_limit_gets_a_polite_429(running_bot) -> None:
     assert codes == [200] * 20
     limited = rest(running_bot, sender, "你好")
     assert limited.status_code == 429 and limited.json()[0]["text"] == SENDER_REPLY
+    assert limited.headers["Retry-After"] == "60"
     assert rest(running_bot, f"other-{uuid.uuid4().hex[:8]}", "你好").status_code == 200
 
 
@@ -178,6 +199,16 @@ def test_socketio_and_wechat_senders_over_the_limit_are_told_politely(running_bo
                                      params=callback.params, data=callback.body, timeout=30))
     assert SENDER_REPLY in replies[-1].content.decode("utf-8")
     assert SENDER_REPLY not in replies[-2].content.decode("utf-8")
+
+
+def test_wecom_senders_over_the_limit_are_told_politely(running_bot) -> None:
+    server, user = WeComServer(), f"u{uuid.uuid4().hex[:8]}"
+    answers = [server.open_reply(post_wecom(running_bot, "\u200b", sender=user).content)
+               for _ in range(21)]
+    assert answers[-1]["Content"] == SENDER_REPLY
+    assert answers[-2]["Content"] != SENDER_REPLY
+    other = post_wecom(running_bot, "\u200b")
+    assert server.open_reply(other.content)["Content"] != SENDER_REPLY
 
 
 def test_sql_shaped_input_in_every_form_field_is_data(running_bot) -> None:

@@ -18,7 +18,7 @@ import sqlite3
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus, unquote_plus
 
 import pytest
 import requests
@@ -40,9 +40,9 @@ MERCHANT = "849581058120093"
 PHONE = "13912340093"
 
 
-def luhn_card(rng: random.Random) -> str:
-    """A Luhn-valid 19-digit UnionPay card number."""
-    body = "62" + "".join(rng.choice("0123456789") for _ in range(16))
+def luhn_card(rng: random.Random, prefix: str = "62", size: int = 19) -> str:
+    """A Luhn-valid card number: 19-digit UnionPay unless told otherwise."""
+    body = prefix + "".join(rng.choice("0123456789") for _ in range(size - 1 - len(prefix)))
     total = 0
     for i, ch in enumerate(reversed(body)):
         n = int(ch)
@@ -67,12 +67,16 @@ def secrets_for(channel: str) -> dict[str, str]:
     pin = str(rng.randint(1000, 9999))
     card = luhn_card(rng)
     spaced = " ".join(card[i : i + 4] for i in range(0, len(card), 4))
+    visa = luhn_card(rng, "4", 16)  # no UnionPay prefix: only 卡 says it is a card
+    hyphened = "-".join(visa[i : i + 4] for i in range(0, len(visa), 4))
     ident = id_card(rng)
+    traditional = channel.startswith("we")  # WeChat users often type 驗證碼
     return {
         password: f"我的登录密码是 {password}",
-        code: f"短信验证码是{code}，帮我看看",
+        code: f"短信{'驗證碼' if traditional else '验证码'}是{code}，帮我看看",
         pin: f"PIN码 {pin}",
         card: f"银行卡号 {spaced}",
+        visa: f"我的卡 {hyphened} 被扣款了",
         ident: f"身份证号{ident}",
     }
 
@@ -155,20 +159,38 @@ _GENERATED_RE = re.compile(
 )
 
 
-def found(secret: str, haystack: str) -> bool:
-    """``secret`` as typed, or a digit secret as a number of its own."""
+# Between the digits of a number: nothing, or a space, hyphen or "+" (a form-encoded
+# space), typed or percent-encoded.
+_DIGIT_GAP = r"(?:[ +\-]|%20|%2[BbDd])?"
+
+
+def places(secret: str, haystack: str) -> list[tuple[str, re.Match[str]]]:
+    """Where ``secret`` is in ``haystack``: as typed, percent-encoded (URLs: the
+    console's query, access logs) or, for a number of 6 or more digits, with spaces or
+    hyphens anywhere between its digits (a card typed "6222 0212 …" must not hide
+    behind its grouping). A digit secret only counts as a number of its own; short ones
+    (PINs) only as typed. Each place is (the text searched, the match)."""
+    texts = (haystack, unquote_plus(haystack))
     if secret.isdigit():
-        rest = _GENERATED_RE.sub(" ", haystack)
+        body = _DIGIT_GAP.join(secret) if len(secret) >= 6 else secret
         # "_" and "-" join id parts too (socket.io session ids are URL-safe base64).
-        return re.search(rf"(?<![\w-]){secret}(?![\w-])", rest, re.ASCII) is not None
-    return secret in haystack
+        pattern = rf"(?:(?<![\w-])|(?<=%[0-9A-Fa-f]{{2}})){body}(?![\w-])"
+        texts = tuple(_GENERATED_RE.sub(" ", text) for text in texts)
+    else:
+        forms = {secret, quote(secret, safe=""), quote_plus(secret)}
+        pattern = "|".join(map(re.escape, forms))
+    return [(text, m) for text in texts for m in re.finditer(pattern, text, re.ASCII)]
+
+
+def found(secret: str, haystack: str) -> bool:
+    """``secret`` is somewhere in ``haystack`` (see :func:`places`)."""
+    return bool(places(secret, haystack))
 
 
 def context(secret: str, haystack: str) -> str:
     """The text around each place ``secret`` was found, for the failure message."""
-    rest = _GENERATED_RE.sub(" ", haystack)
-    return " | ".join(rest[max(0, m.start() - 80): m.end() + 40]
-                      for m in re.finditer(re.escape(secret), rest))[:1500]
+    return " | ".join(text[max(0, m.start() - 80): m.end() + 40]
+                      for text, m in places(secret, haystack))[:1500]
 
 
 def test_found_ignores_ids_and_dates_but_not_the_secret() -> None:
@@ -178,6 +200,15 @@ def test_found_ignores_ids_and_dates_but_not_the_secret() -> None:
     assert found("1182", "PIN码 1182")
     assert found("1182", '{"text": "PIN\u7801 1182"}')
     assert found("552301", "验证码552301")
+    card = "6222021234567890128"
+    assert found(card, "银行卡号 6222 0212 3456 7890 128")
+    assert found(card, "card 6222-0212-3456-7890-128.")
+    assert found(card, "GET /api/answers?q=" + quote("银行卡号 6222 0212 3456 7890 128"))
+    assert found(card, "q=" + quote_plus("卡 6222 0212 3456 7890 128"))
+    assert found("Zq1234567#re", "q=%E6%98%AF+Zq1234567%23re")
+    assert found("Zq1234567#re", "q=" + quote("密码是 Zq1234567#re"))
+    assert not found(card, "6222 0212 3456 7890 1280")  # a longer number is another one
+    assert not found("1182", "at 11 82 ms")  # short secrets only as typed
 
 
 def test_no_secret_typed_into_any_channel_is_stored_or_logged(running_bot) -> None:
@@ -227,7 +258,7 @@ def test_no_secret_typed_into_any_channel_is_stored_or_logged(running_bot) -> No
     assert MERCHANT in stored and PHONE in stored  # the ticket itself needs them
     for secret, message in typed.items():
         assert not found(secret, stored), f"{message!r} was stored: {context(secret, stored)}"
-        assert not found(secret, logs), f"{message!r} was logged"
+        assert not found(secret, logs), f"{message!r} was logged: {context(secret, logs)}"
     assert "[已隐藏]" in stored  # the conversations were stored, minus the secrets
 
     assert MERCHANT not in logs and PHONE not in logs

@@ -15,9 +15,9 @@ import pytest
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import insert, select
-from tickets_support import START, FakeClock, make_request, merchant
+from tickets_support import AUDIT_KEY, START, FakeClock, make_request, merchant
 
-from bot.audit import AuditLog, ConsoleAudit
+from bot.audit import AuditLog, ConsoleAudit, subject_hmac
 from bot.db import REPO_ROOT, make_engine
 from bot.privacy import purge, purge_conversations
 from bot.stores import RedactingSQLTrackerStore
@@ -128,6 +128,9 @@ def test_export_prints_the_merchants_data_and_is_audited(db_url: str, tracker_ur
     service.dispose()
     add_conversation(tracker_url, "conv-7", datetime.now(timezone.utc), "我要解绑")
     add_conversation(tracker_url, "conv-8", datetime.now(timezone.utc), "别人的对话")
+    # Documented scope: only conversations a ticket was opened from, not every one that
+    # happens to mention the number.
+    add_conversation(tracker_url, "conv-9", datetime.now(timezone.utc), f"商户号{merchant(7)}")
     env = {"DATABASE_URL": db_url, "TRACKER_STORE_URL": tracker_url}
 
     done = cli(env, "export", f"８４９ ５８１ ０５８ １{merchant(7)[-5:]}".replace(" ", ""),
@@ -147,6 +150,7 @@ def test_export_prints_the_merchants_data_and_is_audited(db_url: str, tracker_ur
     assert len(rows) == 1
     assert rows[0].agent == "cli:privacy-officer"
     assert rows[0].params == {"merchant": "849581******007"} and rows[0].result_count == 1
+    assert rows[0].subject_hmac == subject_hmac(AUDIT_KEY.encode(), "merchant", merchant(7))
 
 
 def test_export_refuses_a_malformed_merchant_number(db_url: str, tracker_url: str) -> None:
@@ -172,3 +176,31 @@ def test_purge_cli_takes_retention_days_from_the_environment(
     assert json.loads(purged.stdout)["conversations_deleted"] == 1
     assert senders(tracker_url) == set()
     assert cli({**env, "RETENTION_DAYS": "-5"}, "purge").returncode == 2
+
+
+def test_the_purge_runs_daily_in_kubernetes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """deploy/k8s schedules ``python -m bot.privacy purge`` with the app's settings."""
+    from bot.ops import k8s
+    from bot.privacy import retention_days
+
+    docs = [doc for _, doc in k8s.documents()]
+    (job,) = [d for d in docs if d["kind"] == "CronJob"
+              and d["metadata"]["name"] == "jiebang-privacy-purge"]
+    assert k8s.validate(job) == []
+    minute, hour, *every = job["spec"]["schedule"].split()
+    assert minute.isdigit() and hour.isdigit() and every == ["*", "*", "*"]  # once a day
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"  # never two purges at once
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["python", "-m", "bot.privacy", "purge"]
+    assert pod["restartPolicy"] == "OnFailure"  # exit 3 (database down) is retried
+    images = {c["image"] for d in docs if d["kind"] == "Deployment"
+              for c in d["spec"]["template"]["spec"]["containers"]}
+    assert images == {container["image"]}
+    sources = {next(iter(ref.values()))["name"] for ref in container["envFrom"]}
+    assert sources == {"jiebang-config", "jiebang-secrets"}
+    (config,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    (secret,) = [d for d in docs if d["kind"] == "Secret"]
+    assert {"DATABASE_URL", "TRACKER_STORE_URL"} <= set(secret["stringData"])
+    monkeypatch.setenv("RETENTION_DAYS", config["data"]["RETENTION_DAYS"])
+    assert retention_days() == 180

@@ -1,7 +1,7 @@
 """Secrets are hidden everywhere; the numbers the bot needs are not."""
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from rasa.shared.nlu.training_data.message import Message
 
@@ -28,6 +28,25 @@ from bot.stores import redact_value
         ("身份证号11010519491231002X", "11010519491231002X", "id_card"),
         ("收到的验证码是 三九 七二 零一", "三九 七二 零一", "code"),
         ("支付密码就是幺两三四五六", "幺两三四五六", "password"),
+        # Letters-only short passwords, when the merchant says that this is the password.
+        ("我的密码是 hello", "hello", "password"),
+        ("密码：abc", "abc", "password"),
+        ("my password is qwert", "qwert", "password"),
+        # 卡 alone is a card cue; Visa / Mastercard numbers count without any cue.
+        ("我的卡4111111111111111", "4111111111111111", "bank_card"),
+        ("4111111111111111", "4111111111111111", "bank_card"),
+        ("帮我查 5105 1051 0510 5100 这张", "5105 1051 0510 5100", "bank_card"),
+        ("我的卡是 3566 0020 2036 0505", "3566 0020 2036 0505", "bank_card"),
+        # Traditional and spaced cue words.
+        ("密碼是123456", "123456", "password"),
+        ("驗證碼 845210", "845210", "code"),
+        ("動態碼是 552301", "552301", "code"),
+        ("密 码 是 123456", "123456", "password"),
+        ("验 证 码 552301", "552301", "code"),
+        # Card security codes.
+        ("CVV 123", "123", "cvv"),
+        ("卡背面的安全码是 321", "321", "cvv"),
+        ("cvn2: 4567", "4567", "cvv"),
     ],
 )
 def test_secrets_are_masked(text, secret, kind):
@@ -47,6 +66,17 @@ def test_secrets_are_masked(text, secret, kind):
         "验证码收不到，商户号849581058120003",
         "按F1和F4进菜单",
         "风控审核一般3-7个工作日",
+        "我的卡绑定的商户号是849581058120003",
+        "卡号对应的商户号 849 581 058 120 003",
+        "卡里预留的手机是 138 1234 5678",
+        "卡住了，序列号 SN8A2B3C4D5",
+        "工单UB-20261128-0001和UB-20261201-0417",
+        "订单号 2026112812345678",
+        "密码是 POS 机上的吗",
+        "my password is wrong",
+        "密碼忘了",
+        "安全码在哪里看",
+        "password: Text = None, hide_password=True, code: other",
     ],
 )
 def test_what_the_bot_needs_is_kept(text):
@@ -106,3 +136,67 @@ def test_only_secret_free_texts_are_remembered_between_calls():
         assert redaction.redact_text(clean) == clean
     assert clean in redaction._CLEAN
     assert not any("Zx998877" in text for text in redaction._CLEAN)
+
+
+_SEPARATOR = st.sampled_from(["", " ", "-"])
+_BEFORE = st.sampled_from([
+    "", "商户号", "我的卡绑定的商户号是", "卡号对应商户 ", "手机", "卡里预留 ", "序列号", "查工单 ",
+    "密码忘了，",
+])
+
+
+@st.composite
+def _grouped(draw: st.DrawFn, digits: str) -> str:
+    """``digits`` split into random groups by spaces or hyphens, as merchants type them."""
+    return "".join(d + (draw(_SEPARATOR) if i < len(digits) - 1 else "")
+                   for i, d in enumerate(digits))
+
+
+@settings(max_examples=200)
+@given(_BEFORE, st.text(alphabet="0123456789", min_size=15, max_size=15).flatmap(_grouped))
+def test_a_merchant_number_is_never_masked_whatever_comes_before(before: str, number: str):
+    assert redact(f"{before}{number}").text == f"{before}{number}"
+
+
+@settings(max_examples=200)
+@given(_BEFORE, st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True).flatmap(_grouped))
+def test_a_mobile_number_is_never_masked(before: str, phone: str):
+    assert redact(f"{before}{phone}，谢谢").text == f"{before}{phone}，谢谢"
+
+
+@settings(max_examples=200)
+@given(_BEFORE, st.dates().map(lambda d: d.strftime("%Y%m%d")), st.integers(1, 9999))
+def test_a_ticket_number_is_never_masked(before: str, day: str, number: int):
+    text = f"{before}UB-{day}-{number:04d}"
+    assert redact(text).text == text
+
+
+@settings(max_examples=200)
+@given(
+    st.sampled_from(["序列号", "SN", "序列号是 ", "机身SN:", "卡住了，序列号"]),
+    st.from_regex(r"[A-Za-z0-9]{8,20}", fullmatch=True),
+)
+def test_a_serial_is_never_masked_after_its_cue(cue: str, serial: str):
+    """Even an all-digit serial that happens to look like a Visa card number."""
+    assert redact(f"{cue}{serial}").text == f"{cue}{serial}"
+
+
+def _luhn_complete(body: str) -> str:
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        n = int(ch) * (2 if i % 2 == 0 else 1)
+        total += n - 9 if n > 9 else n
+    return body + str((10 - total % 10) % 10)
+
+
+@settings(max_examples=200)
+@given(
+    st.sampled_from(["4", "51", "55", "2221", "2720", "3528", "62"]).flatmap(
+        lambda iin: st.text(alphabet="0123456789", min_size=15 - len(iin),
+                            max_size=15 - len(iin)).map(lambda rest: _luhn_complete(iin + rest))
+    ).flatmap(_grouped),
+    st.sampled_from(["", "我的卡", "卡号：", "付款用的 ", "card "]),
+)
+def test_a_card_number_is_masked_with_or_without_a_cue(card: str, before: str):
+    result = redact(f"{before}{card} 谢谢")
+    assert result.text == f"{before}{MASK} 谢谢" and "bank_card" in result.kinds
