@@ -86,11 +86,12 @@ def normalize_merchant_id(text: str) -> FieldResult:
 
 def normalize_serial(text: str) -> FieldResult:
     """Normalise an original POS serial number: 8–20 letters/digits, upper case."""
-    value = _clean(text).upper()
+    value = _clean(text)  # upper-cased only once it is ASCII: "ß".upper() is "SS"
     if not value:
         return FieldResult(error="请输入原POS机序列号（机身背面标签上的SN，8到20位字母或数字）")
     if not _ASCII_ALNUM.fullmatch(value):
         return FieldResult(error="序列号只能包含英文字母和数字，请对照机身背面的SN标签重新输入")
+    value = value.upper()
     if not SERIAL_MIN <= len(value) <= SERIAL_MAX:
         return FieldResult(error=f"序列号应为8到20位字母或数字，您输入的是{len(value)}位")
     return FieldResult(value=value)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from bot.db import make_engine, writer
 from bot.fields import mask_merchant_id
 from bot.logmask import mask_personal
+from bot.redaction import redact_text
 from bot.tickets.models import (
     STEPS,
     OwnerCheckFailure,
@@ -40,9 +41,12 @@ from bot.tickets.models import (
 log = logging.getLogger(__name__)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-TICKET_NO_RE = re.compile(r"^UB-(\d{8})-(\d{4,})$")
-MERCHANT_RE = re.compile(r"^\d{15}$")
-PHONE_RE = re.compile(r"^\d{7,20}$")
+# ASCII digits only, the whole string (``\d`` would take Arabic-Indic digits, ``$`` a
+# trailing newline).
+TICKET_NO_RE = re.compile(r"UB-([0-9]{8})-([0-9]{4,})")
+MERCHANT_RE = re.compile(r"[0-9]{15}")
+PHONE_RE = re.compile(r"[0-9]{7,20}")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 OPEN_ATTEMPTS = 3
 
 
@@ -181,7 +185,7 @@ class OpenRequest:
     def normalized(self) -> OpenRequest:
         """Return a cleaned copy or raise :class:`InvalidTicketInput`."""
         merchant = self.merchant_id.strip()
-        if not MERCHANT_RE.match(merchant):
+        if not MERCHANT_RE.fullmatch(merchant):
             raise InvalidTicketInput(
                 f"商户号应为15位数字 / merchant_id must be 15 digits: {merchant!r}"
             )
@@ -198,6 +202,8 @@ class OpenRequest:
 
 def _text(name: str, value: str, limit: int, empty_ok: bool = False) -> str:
     value = (value or "").strip()
+    if _CONTROL_RE.search(value):  # PostgreSQL refuses NUL; none belongs in a note
+        raise InvalidTicketInput(f"{name} 含有控制字符 / {name} contains control characters")
     if not value and not empty_ok:
         raise InvalidTicketInput(f"{name} 不能为空 / {name} is required")
     if len(value) > limit:
@@ -213,7 +219,7 @@ def normalize_phone(phone: str) -> str:
     for prefix in ("+86", "0086"):
         if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
             digits = digits[len(prefix) :]
-    if not PHONE_RE.match(digits):
+    if not PHONE_RE.fullmatch(digits):
         raise InvalidTicketInput(f"联系电话格式不正确 / invalid phone number: {phone!r}")
     return digits
 
@@ -231,7 +237,7 @@ def format_ticket_no(day: date, seq: int) -> str:
 def parse_ticket_no(text: str) -> str | None:
     """Canonical form of a ticket number, or None if it is malformed."""
     candidate = (text or "").strip().upper()
-    return candidate if TICKET_NO_RE.match(candidate) else None
+    return candidate if TICKET_NO_RE.fullmatch(candidate) else None
 
 
 def validate_step(step: str) -> str:
@@ -384,7 +390,7 @@ class TicketService:
             raise InvalidTicketInput(
                 "“已取消”只能通过取消工单设置 / use cancel_ticket to cancel steps"
             )
-        note = _text("note", note, 2000, empty_ok=True)
+        note = redact_text(_text("note", note, 2000, empty_ok=True))
         actor = _text("actor", actor, 64)
         number = self._require_number(ticket_no)
         with self._session(write=True) as s:
@@ -411,7 +417,7 @@ class TicketService:
 
     def cancel_ticket(self, ticket_no: str, actor: str = "system", note: str = "") -> TicketView:
         """Cancel an open ticket: every step not yet done becomes 已取消."""
-        note = _text("note", note, 2000, empty_ok=True)
+        note = redact_text(_text("note", note, 2000, empty_ok=True))
         actor = _text("actor", actor, 64)
         number = self._require_number(ticket_no)
         with self._session(write=True) as s:

@@ -132,6 +132,8 @@ def test_token_helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert agent_name("") is None
     assert agent_name("a%0Ab") is None
     assert agent_name("x" * 33) is None
+    for mark in ("\u202e", "\u200f", "\u2066", "\ufeff", "\u200b"):
+        assert agent_name(quote(f"李{mark}四")) is None
 
 
 # --- headers ----------------------------------------------------------------------

@@ -36,7 +36,8 @@ def test_the_manifests_cover_what_the_issue_asks():
     kinds = {(d["kind"], d["metadata"]["name"]) for _, d in DOCS}
     for wanted in [("Deployment", "jiebang-rasa"), ("Deployment", "jiebang-actions"),
                    ("Service", "jiebang-rasa"), ("Ingress", "jiebang"),
-                   ("ConfigMap", "jiebang-config"), ("Secret", "jiebang-secrets")]:
+                   ("ConfigMap", "jiebang-config"), ("Secret", "jiebang-secrets"),
+                   ("CronJob", "jiebang-privacy-purge")]:
         assert wanted in kinds
     images = {c["image"] for _, d in DOCS if d["kind"] in ("Deployment", "Job")
               for c in d["spec"]["template"]["spec"]["containers"]}

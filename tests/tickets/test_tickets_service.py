@@ -71,6 +71,8 @@ def test_views_are_frozen_plain_values(service: TicketService) -> None:
     [
         ("merchant_id", "12345", "15位数字"),
         ("merchant_id", "84958105812000X", "15位数字"),
+        ("merchant_id", "٨٤٩٥٨١٠٥٨١٢٠٠٠٣", "15位数字"),  # Arabic-Indic digits
+        ("contact_phone", "١٣٨١٢٣٤٥٦٧٨", "phone"),
         ("contact_phone", "abc", "phone"),
         ("serial_number", "  ", "serial_number"),
         ("sender_id", "", "sender_id"),
@@ -203,6 +205,22 @@ def test_advance_records_status_note_time_and_history(
     ]
     assert events[1].note == "缺营业执照副本"
     assert events[2].created_at == clock.now
+
+
+def test_notes_with_control_characters_are_refused_and_secrets_never_stored(
+    service: TicketService,
+) -> None:
+    """An agent's note goes through the same redaction as a merchant's message."""
+    no = service.open_ticket(make_request()).ticket.ticket_no
+    with pytest.raises(InvalidTicketInput, match="控制字符"):
+        service.advance_step(no, "资料审核", "进行中", note="补充\x00材料", actor="agent-li")
+    t = service.advance_step(no, "资料审核", "需补充材料", note="商户说密码是 Zx998877\n请回电",
+                             actor="agent-li")
+    stored = t.steps[0].note + " ".join(e.note or "" for e in service.history(no))
+    assert "Zx998877" not in stored and "密码" in stored and "请回电" in t.steps[0].note
+    cancelled = service.cancel_ticket(no, actor="agent-li", note="验证码 845210 已作废")
+    assert "845210" not in " ".join(e.note or "" for e in service.history(no))
+    assert cancelled.status == "cancelled"
 
 
 def test_unknown_step_and_status_have_clear_messages(service: TicketService) -> None:

@@ -238,3 +238,9 @@ def test_to_halfwidth_preserves_length(text: str) -> None:
 def test_normalisers_tolerate_non_strings() -> None:
     for normalize in NORMALIZERS:
         assert normalize(None).error  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["ABCDEFGß", "abcdefgſ", "abcdefgı12"])
+def test_serial_letters_that_upper_case_into_ascii_are_refused(text: str) -> None:
+    result = normalize_serial(text)
+    assert result.value is None and "只能包含英文字母和数字" in result.error

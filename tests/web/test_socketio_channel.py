@@ -110,3 +110,21 @@ def test_a_session_id_rasa_did_not_hand_out_is_replaced(running_bot) -> None:
         await client.ws.close()
 
     run(scenario())
+
+
+def test_rotating_session_ids_on_one_connection_stays_rate_limited(running_bot) -> None:
+    """Each frame names a new session; the connection itself is counted too."""
+    from bot.ratelimit import SENDER_REPLY
+
+    async def scenario() -> list[str]:
+        client = await Client.connect(running_bot.web_url)
+        for n in range(21):  # RATE_LIMIT_SENDER is 20 a minute; empty texts reach no NLU
+            message = {"message": "", "session_id": f"{n:032x}",
+                       "metadata": {"client_id": f"rot{n}", "extra": "x" * 10_000}}
+            await client.call("user_uttered", message)
+        await client.ws.close()
+        return [r.get("text", "") for r in client.replies]
+
+    replies = run(scenario())
+    assert len(replies) == 21
+    assert SENDER_REPLY not in replies[:20] and replies[20] == SENDER_REPLY

@@ -34,9 +34,8 @@ from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from sanic import Blueprint
 
 from bot.channels.delivery import APOLOGY, process
-from bot.channels.screening import admit
-from bot.ratelimit import sender_limiter
-from bot.stores import redact_value
+from bot.channels.screening import Screened, admit, screen_metadata
+from bot.ratelimit import SENDER_REPLY, sender_allowed, sender_limiter
 from bot.web.chat import SESSION_ID
 
 logger = logging.getLogger(__name__)
@@ -87,10 +86,13 @@ class SocketIOInput(RasaSocketIOInput):
             ):
                 logger.warning("socket.io message without a valid session_id ignored")
                 return None
-            metadata = data.get(self.metadata_key)
-            metadata = redact_value(metadata) if isinstance(metadata, dict) else {}
+            metadata = screen_metadata(data.get(self.metadata_key))
             sender = str(session_id) if self.session_persistence else sid
-            screened = await admit(self.limiter, self.name(), sender, data.get("message"))
+            # Counted per connection too: a client rotating session ids stays limited.
+            if not await sender_allowed(self.limiter, "socketio-sid", sid):
+                screened = Screened("", SENDER_REPLY, limited=True)
+            else:
+                screened = await admit(self.limiter, self.name(), sender, data.get("message"))
             if screened.reply:
                 await sio.emit(self.bot_message_evt, {"text": screened.reply}, room=sid,
                                namespace=self.namespace)

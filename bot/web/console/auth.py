@@ -34,7 +34,11 @@ AGENTS_FILE_ENV = "CONSOLE_AGENTS_FILE"
 AGENTS_FILE = VAR / "console-agents"
 AGENT_HEADER = "X-Agent"
 AGENT_MAX = 32
-_AGENT_RE = re.compile(r"^[^\x00-\x1f\x7f-\x9f]{1,32}$")
+# Printable, without bidirectional or zero-width marks that could disguise a name in
+# the audit log (e.g. U+202E turning "李四" around).
+_AGENT_RE = re.compile(
+    r"[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]{1,32}"
+)
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -82,7 +86,7 @@ def agent_name(header: str | None) -> str | None:
 def valid_name(name: str) -> str | None:
     """``name`` stripped if it is a valid agent name (1 to 32 printable characters)."""
     name = name.strip()
-    return name if _AGENT_RE.match(name) else None
+    return name if _AGENT_RE.fullmatch(name) else None
 
 
 @dataclass(frozen=True)
