@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["RASA_CACHE_DIRECTORY"] = str(work / "nlu-cache")
     _quiet()
 
-    from bot.bench import plots, report
+    from bot.bench import console_report, plots, report
     from bot.bench.nlu_quality import evaluate_entities, evaluate_pipelines, most_confused
     from bot.bench.serving import run_serving
     from bot.bench.settings import BLIND, MODEL, full_settings, quick_settings
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     _dump(work / "results.json", nlu, serving, training, rows)
 
     print("\n" + report.summary_text(rows))
+    print("\n" + console_report.summary(serving.console))
     best = nlu[0].best
     if best:
         print(f"\nfallback threshold: best {best.threshold:.2f} → accuracy "
@@ -126,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
           f"({time.perf_counter() - started:.0f} s)")
     failed = [f"{bot} ×{n}: {r.errors} of {r.turns} turns"
               for (bot, n), r in [*serving.load.items(), *serving.workers.items()] if r.errors]
+    if serving.console and serving.console.errors:
+        failed.append(f"console search: {serving.console.errors} of "
+                      f"{len(serving.console.replies)} requests")
     if failed:  # fast failures would pass for speed: the figures mean nothing
         print("\nINVALID RUN, turns failed: " + "; ".join(failed), file=sys.stderr)
         return 1
@@ -133,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dump(path: Path, nlu: list, serving: object, training: dict, rows: list) -> None:
+    from bot.bench.console_report import as_json
+
     def default(value: object) -> object:
         return repr(value)
 
@@ -147,6 +153,7 @@ def _dump(path: Path, nlu: list, serving: object, training: dict, rows: list) ->
                                   "errors": r.errors, "tickets": r.tickets}
                      for (b, c), r in {**serving.load,  # type: ignore[attr-defined]
                                        **serving.workers}.items()},  # type: ignore[attr-defined]
+            "console": as_json(serving.console),  # type: ignore[attr-defined]
         },
         "training": {k: asdict(v) for k, v in training.items()},
         "targets": [{**asdict(r), "status": r.status} for r in rows],

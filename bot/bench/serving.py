@@ -1,8 +1,10 @@
-"""The serving phases: start-up, conversation load, memory, profiles, Sanic workers.
+"""The serving phases: start-up, console search, conversation load, memory, profiles,
+Sanic workers.
 
 Ours and the reference run at the same time (idle while the other is measured) and are
 measured in alternation: start-up A B A B…, and at each concurrency level round 1 runs
-ours then the reference, round 2 the reference then ours, and so on.
+ours then the reference, round 2 the reference then ours, and so on. Our web app runs
+only for the console search, once ours is up and before any conversation load.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import redis
 from tqdm import tqdm
 
+from bot.bench.console import ConsoleResult, measure_answers
 from bot.bench.load import LoadResult, Script, ours_script, reference_script, run_load, warm_up
 from bot.bench.settings import REDIS_HOST, REDIS_PORT, Settings
 from bot.bench.system import (
@@ -45,6 +48,7 @@ class ServingResult:
     profiles: dict[str, Profile] = field(default_factory=dict)
     workers: dict[tuple[str, int], LoadResult] = field(default_factory=dict)
     workers_memory_mb: dict[str, float] = field(default_factory=dict)
+    console: ConsoleResult | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -129,6 +133,7 @@ def run_serving(
             profile = _profile_startup(ours.rasa, work / "profile-startup.txt")
             if profile:
                 result.profiles["start-up: rasa (ours)"] = profile
+        _console(ours, settings, result)
         targets = [Target("ours", ours.rest_url, ours_script)]
         if ref:
             targets.append(Target("reference", ref.health_url.replace(
@@ -159,6 +164,24 @@ def run_serving(
     finally:
         ours.actions.stop()
     return result
+
+
+def _console(ours: OurBot, settings: Settings, result: ServingResult) -> None:
+    """Start the web app in front of our running Rasa, search with it, stop it again."""
+    try:
+        seconds = ours.web.start(timeout=120)
+    except (RuntimeError, TimeoutError, OSError) as error:
+        result.notes.append(f"Console answer search not measured: {error}")
+        return
+    try:
+        print(f"console search: 1 warm-up + {settings.console_passes} measured passes "
+              "over the console queries…", flush=True)
+        console = measure_answers(ours.web_url, ours.console_token, settings.console_passes)
+        console.startup_seconds = seconds
+        console.memory_mb = ours.web.rss_mb()
+        result.console = console
+    finally:
+        ours.web.stop()
 
 
 def _workers(

@@ -65,6 +65,7 @@ class Settings:
     training: bool = True
     workers: bool = True
     profile_seconds: float = 15.0
+    console_passes: int = 3  # measured passes over the console queries (after a warm-up)
 
     @property
     def plots_dir(self) -> Path:
@@ -79,11 +80,12 @@ def full_settings(out_dir: Path) -> Settings:
 
 
 def quick_settings(out_dir: Path) -> Settings:
-    """A few turns at 1 and 2 concurrent conversations; no DIET, CV, reference or training."""
+    """A few turns at 1 and 2 concurrent conversations, one pass of console searches; no
+    DIET, CV, reference or training."""
     pipelines = [p for p in default_pipelines() if "diet" not in p.config.stem][:1]
     return Settings(
         quick=True, out_dir=out_dir, pipelines=pipelines, folds=0,
         concurrency=(1, 2), worker_concurrency=(), seconds_per_run={1: 4.0, 2: 4.0},
         rounds=1, startup_repeats=1, reference=False, training=False, workers=False,
-        profile_seconds=0.0,
+        profile_seconds=0.0, console_passes=1,
     )

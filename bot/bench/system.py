@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -24,6 +25,7 @@ import psutil
 
 from bot.launcher import RASA, default_env, embedded_services, free_port, is_ready
 from bot.paths import ROOT
+from bot.web.console.auth import TOKEN_ENV
 
 PY_SPY = str(Path(sys.executable).with_name("py-spy"))
 
@@ -112,14 +114,24 @@ def base_env(start: dict[str, str] | None = None) -> dict[str, str]:
 
 @dataclass
 class OurBot:
-    """Our action server and Rasa server with temporary SQLite tracker and ticket DBs."""
+    """Our action server, Rasa and web app, with temporary SQLite tracker and ticket DBs."""
 
     actions: Server
     rasa: Server
+    web: Server
 
     @property
     def rest_url(self) -> str:
         return self.rasa.health_url.replace("/status", "/webhooks/rest/webhook")
+
+    @property
+    def web_url(self) -> str:
+        return self.web.health_url.removesuffix("/healthz")
+
+    @property
+    def console_token(self) -> str:
+        """The shared console token the web app was given."""
+        return self.web.env[TOKEN_ENV]
 
 
 def lock_store_endpoints(work: Path, prefix: str) -> Path:
@@ -154,7 +166,7 @@ def our_bot(
     if actions is None:
         subprocess.run([sys.executable, "-m", "bot.tickets", "migrate"], env=env, cwd=ROOT,
                        check=True, capture_output=True)
-    action_service, rasa_service = services[0], services[1]
+    action_service, rasa_service, web_service = services
     rasa_argv = list(rasa_service.argv)
     rasa_env = dict(env)
     rasa_env["SANIC_WORKERS"] = str(workers)
@@ -167,7 +179,13 @@ def our_bot(
     )
     rasa = Server(name, rasa_argv, rasa_service.health_url, rasa_env, ROOT,
                   work / "logs" / f"{name}.log")
-    return OurBot(actions, rasa)
+    # As the launcher starts it, but pointed at this Rasa and given a token of its own.
+    web_env = dict(env)
+    web_env["RASA_URL"] = rasa_service.health_url.removesuffix("/status")
+    web_env[TOKEN_ENV] = secrets.token_urlsafe(32)
+    web = Server(f"{name} web", web_service.argv, web_service.health_url, web_env, ROOT,
+                 work / "logs" / f"{name}-web.log")
+    return OurBot(actions, rasa, web)
 
 
 def reference_server(project: Path, work: Path) -> Server:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from bot.paths import ROOT
 
@@ -32,7 +33,30 @@ def test_quick_bench_writes_its_reports(tmp_path):
     turns, tickets, errors = (int(c) for c in cells[3:6])
     assert turns > 0 and errors == 0 and tickets > 0, ours.group(0)  # the harness measured
     # real turns: every one answered, forms ending in tickets from our action server
+    _check_console_search(benchmarks)
     assert "## Pipeline comparison" in nlu and "## Fallback threshold" in nlu
     for png in ("threshold.png", "latency.png", "throughput.png"):
         assert (tmp_path / "bench" / png).stat().st_size > 0
     assert "fallback threshold" in run.stdout
+    assert "console search" in run.stdout
+
+
+def _table_row(markdown: str, section: str, first_cell: str) -> list[str]:
+    """The cells after ``first_cell`` of that row of the table under ``## section``."""
+    assert f"## {section}\n" in markdown, markdown
+    body = markdown.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    row = re.search(rf"^\| {re.escape(first_cell)} \|(.*)\|$", body, re.MULTILINE)
+    assert row, body
+    return [c.strip() for c in row.group(1).split("|")]
+
+
+def _check_console_search(benchmarks: str) -> None:
+    """Every console query went through the running web app once and got a 200."""
+    queries = sum(
+        len(yaml.safe_load((ROOT / "tests" / name).read_text(encoding="utf-8"))["queries"])
+        for name in ("console_queries.yml", "console_queries_heldout.yml"))
+    section = "Console answer search (GET /api/answers, running web app + Rasa)"
+    requests, failed = (int(c) for c in _table_row(benchmarks, section, "all")[:2])
+    assert requests == queries and failed == 0, (requests, failed)  # --quick: one pass
+    target = _table_row(benchmarks, "Targets (issue 7)", "console answer search p95")
+    assert target[0] == "< 100 ms" and target[-1] != "not measured", target
