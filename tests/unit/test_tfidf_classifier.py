@@ -33,8 +33,10 @@ def _messages(tokenizer: WhitespaceTokenizer, *texts: str) -> list[Message]:
     return messages
 
 
-@pytest.fixture()
-def classifier(tmp_path: Path, tokenizer: WhitespaceTokenizer) -> TfidfIntentClassifier:
+def _trained(
+    tmp_path: Path, tokenizer: WhitespaceTokenizer, cache_size: int
+) -> tuple[TfidfIntentClassifier, dict, LocalModelStorage, Resource, ExecutionContext]:
+    """A classifier trained on ``EXAMPLES`` and stored, with what loads it again."""
     data = TrainingData([
         Message(data={TEXT: text, INTENT: intent})
         for intent, texts in EXAMPLES.items() for text in texts
@@ -43,8 +45,15 @@ def classifier(tmp_path: Path, tokenizer: WhitespaceTokenizer) -> TfidfIntentCla
     storage = LocalModelStorage(tmp_path)
     context = ExecutionContext(GraphSchema({}), "test")
     resource = Resource("clf")
-    config = {**TfidfIntentClassifier.get_default_config(), "cache_size": 2}
-    TfidfIntentClassifier.create(config, storage, resource, context).train(data)
+    config = {**TfidfIntentClassifier.get_default_config(), "cache_size": cache_size}
+    trained = TfidfIntentClassifier.create(config, storage, resource, context)
+    trained.train(data)
+    return trained, config, storage, resource, context
+
+
+@pytest.fixture()
+def classifier(tmp_path: Path, tokenizer: WhitespaceTokenizer) -> TfidfIntentClassifier:
+    _, config, storage, resource, context = _trained(tmp_path, tokenizer, cache_size=2)
     return TfidfIntentClassifier.load(config, storage, resource, context)
 
 
@@ -79,21 +88,10 @@ def test_a_loaded_model_ranks_exactly_as_the_trained_one(tmp_path: Path, tokeniz
     import json
 
     import numpy as np
-    from rasa.shared.nlu.training_data.training_data import TrainingData
 
     from bot.nlu import tfidf_classifier
 
-    data = TrainingData([
-        Message(data={TEXT: text, INTENT: intent})
-        for intent, texts in EXAMPLES.items() for text in texts
-    ])
-    tokenizer.process_training_data(data)
-    storage = LocalModelStorage(tmp_path)
-    context = ExecutionContext(GraphSchema({}), "test")
-    resource = Resource("clf")
-    config = {**TfidfIntentClassifier.get_default_config(), "cache_size": 0}
-    trained = TfidfIntentClassifier.create(config, storage, resource, context)
-    trained.train(data)
+    trained, config, storage, resource, context = _trained(tmp_path, tokenizer, cache_size=0)
     loaded = TfidfIntentClassifier.load(config, storage, resource, context)
     texts = ("unbind my terminal", "thanks", "hello pos", "完全没见过的话")
     for ours, theirs in zip(loaded.process(_messages(tokenizer, *texts)),
