@@ -17,7 +17,7 @@ from bot.tickets import (
     TicketStoreUnavailable,
     TicketView,
 )
-from bot.tickets.service import SHANGHAI
+from bot.tickets.values import SHANGHAI
 
 from .unbind_form import (
     DRAFT_SLOTS,

@@ -1,7 +1,8 @@
 """Unbind tickets: models, migrations and the :class:`TicketService` API."""
 
 from bot.tickets.models import STEPS, StepStatus, TicketStatus
-from bot.tickets.service import (
+from bot.tickets.service import TicketService
+from bot.tickets.values import (
     EventView,
     InvalidTicketInput,
     OpenRequest,
@@ -14,7 +15,6 @@ from bot.tickets.service import (
     TicketClosed,
     TicketError,
     TicketNotFound,
-    TicketService,
     TicketStoreUnavailable,
     TicketView,
 )

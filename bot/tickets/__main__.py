@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.tickets.models import STEPS, StepStatus
-from bot.tickets.service import (
+from bot.tickets.service import TicketService
+from bot.tickets.values import (
     SHANGHAI,
     EventView,
     TicketError,
     TicketNotFound,
-    TicketService,
     TicketStoreUnavailable,
     TicketView,
 )

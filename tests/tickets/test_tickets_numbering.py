@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.tickets.service import (
+from bot.tickets.service import _locked_until
+from bot.tickets.values import (
     InvalidTicketInput,
     ThrottlePolicy,
-    _locked_until,
     format_ticket_no,
     normalize_phone,
     parse_ticket_no,
