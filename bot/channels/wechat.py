@@ -18,11 +18,12 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 
-from bot.channels.wechat_base import (
+from bot.channels.wechat_base import WeChatChannelBase
+from bot.channels.wechat_render import cdata_safe
+from bot.channels.wechat_request import (
     CommonSettings,
     Envelope,
     Rejected,
-    WeChatChannelBase,
     common_settings,
     flag,
     parse_or_reject,
@@ -31,7 +32,6 @@ from bot.channels.wechat_base import (
     setting,
     signature_ok,
 )
-from bot.channels.wechat_render import cdata_safe
 
 logger = logging.getLogger(__name__)
 

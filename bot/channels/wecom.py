@@ -17,12 +17,12 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.enterprise.replies import TextReply
 from wechatpy.exceptions import InvalidSignatureException
 
-from bot.channels.wechat_base import (
+from bot.channels.wechat_base import WeChatChannelBase, WeChatCollector
+from bot.channels.wechat_render import cdata_safe
+from bot.channels.wechat_request import (
     CommonSettings,
     Envelope,
     Rejected,
-    WeChatChannelBase,
-    WeChatCollector,
     common_settings,
     parse_or_reject,
     read_body,
@@ -30,7 +30,6 @@ from bot.channels.wechat_base import (
     setting,
     signature_ok,
 )
-from bot.channels.wechat_render import cdata_safe
 
 logger = logging.getLogger(__name__)
 

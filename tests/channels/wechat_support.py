@@ -28,7 +28,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto as WeComCrypto
 from yarl import URL
 
 from bot.channels.wechat import WeChatInput
-from bot.channels.wechat_base import CommonSettings
+from bot.channels.wechat_request import CommonSettings
 from bot.channels.wecom import WeComInput
 
 TOKEN = "jiebangTestToken2025"
