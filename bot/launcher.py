@@ -58,7 +58,9 @@ def embedded_services(
     """Action server, Rasa (REST + socket.io, HTTP API on) and the web app."""
     actions = Service(
         "actions",
-        [RASA, "run", "actions", "--actions", "actions", "--port", str(actions_port)],
+        # Rasa SDK's own `rasa run actions` listens on every interface; ours on `interface`.
+        [PYTHON, "-m", "bot.ops.action_server", "--actions", "actions",
+         "--port", str(actions_port), "--host", interface],
         f"http://127.0.0.1:{actions_port}/health",
         [f"http://127.0.0.1:{actions_port}/webhook"],
     )

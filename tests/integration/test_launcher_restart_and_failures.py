@@ -71,6 +71,14 @@ def test_launcher_restart_and_visible_failures(tmp_path):
         assert f"http://127.0.0.1:{web_port}/console" in printed
         children = psutil.Process(launcher.pid).children(recursive=True)
         assert len(children) >= 3
+        listening = {
+            c.laddr.port: c.laddr.ip for child in children
+            for c in child.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN
+        }
+        # Every process answers on loopback only (the action server runs any action
+        # for any conversation it is asked about).
+        assert {rasa_port, actions_port, web_port} <= set(listening), listening
+        assert set(listening.values()) == {"127.0.0.1"}, listening
         assert "商户号" in say(rasa_port, "我要解绑").json()[0]["text"]
         assert "原因" in say(rasa_port, "849581058120021").json()[0]["text"]
     finally:
