@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -72,13 +73,22 @@ async def test_a_personal_token_names_the_agent(app: Sanic, dbs: Databases) -> N
     ]
 
 
+async def advance_first_step(
+    app: Sanic, dbs: Databases, body: dict[str, str], headers: dict[str, str] = HEADERS
+) -> Any:
+    """``POST /api/tickets/<no>/steps/资料审核`` with ``body``; the reply."""
+    _, reply = await app.asgi_client.post(
+        f"/api/tickets/{dbs.ticket.ticket_no}/steps/{quote('资料审核')}", headers=headers,
+        content=json.dumps(body),
+    )
+    return reply
+
+
 async def test_a_personal_token_changes_a_step_under_its_name(
     app: Sanic, dbs: Databases
 ) -> None:
-    _, reply = await app.asgi_client.post(
-        f"/api/tickets/{dbs.ticket.ticket_no}/steps/{quote('资料审核')}",
-        headers={**PERSONAL, "X-Agent": quote(AGENT)},
-        content=json.dumps({"status": "进行中"}),
+    reply = await advance_first_step(
+        app, dbs, {"status": "进行中"}, {**PERSONAL, "X-Agent": quote(AGENT)}
     )
     assert reply.status == 200
     assert reply.json["ticket"]["history"][-1]["actor"] == f"console:{PERSONAL_AGENT}"
@@ -195,10 +205,7 @@ def test_lookups_of_refuses_other_kinds(dbs: Databases) -> None:
 
 
 async def test_a_step_change_is_audited_exactly_once(app: Sanic, dbs: Databases) -> None:
-    _, reply = await app.asgi_client.post(
-        f"/api/tickets/{dbs.ticket.ticket_no}/steps/{quote('资料审核')}", headers=HEADERS,
-        content=json.dumps({"status": "进行中", "note": "已收到"}),
-    )
+    reply = await advance_first_step(app, dbs, {"status": "进行中", "note": "已收到"})
     assert reply.status == 200
     log, service = audit_log(dbs)
     try:
@@ -216,10 +223,7 @@ async def test_no_step_change_without_its_audit_row(
         raise OperationalError("INSERT INTO console_audit", {}, Exception("disk I/O error"))
 
     monkeypatch.setattr(AuditLog, "record_in", audit_fails)
-    _, reply = await app.asgi_client.post(
-        f"/api/tickets/{dbs.ticket.ticket_no}/steps/{quote('资料审核')}", headers=HEADERS,
-        content=json.dumps({"status": "需补充材料", "note": "缺营业执照副本"}),
-    )
+    reply = await advance_first_step(app, dbs, {"status": "需补充材料", "note": "缺营业执照副本"})
     assert reply.status == 503
     log, service = audit_log(dbs)
     try:
