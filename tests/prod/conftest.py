@@ -15,7 +15,8 @@ import pytest
 
 from bot.ops.databases import ensure_database
 
-TEST_DB = "jiebang_test_ops"
+# Its own database; OPS_TEST_DB gives parallel checkouts on one server one each.
+TEST_DB = os.environ.get("OPS_TEST_DB", "jiebang_test_ops")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,7 +40,7 @@ def _postgres_url() -> str:
 
 @pytest.fixture
 def postgres_url() -> str:
-    """A PostgreSQL URL on a database of these tests' own (``jiebang_test_ops``)."""
+    """A PostgreSQL URL on a database of these tests' own (``OPS_TEST_DB``, ``jiebang_test_ops``)."""
     return _postgres_url()
 
 
