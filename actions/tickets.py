@@ -32,6 +32,14 @@ from .unbind_form import (
 SHOWN_IN_FULL = 3
 STATUS_NAMES = {"open": "处理中", "cancelled": "已取消", "completed": "已完成"}
 SORRY_DB = "抱歉，工单系统暂时无法访问。"
+CANNOT_REGISTER = (
+    "抱歉，这份解绑申请无法在线登记，您填写的信息没有提交。"
+    "请转人工，或联系海科融通客服办理。"
+)
+CANNOT_REGISTER_BUTTONS = [
+    {"title": "转人工", "payload": "/human_handoff"},
+    {"title": "联系客服", "payload": "/faq_contact_support"},
+]
 
 
 def _time(value: Any) -> str:
@@ -71,6 +79,14 @@ def render_tickets(tickets: tuple[TicketView, ...]) -> list[str]:
 def _requested_ticket_no(tracker: Tracker) -> str | None:
     for value in tracker.get_latest_entity_values("ticket_no"):
         result = normalize_ticket_no(value)
+        if result.ok:
+            return result.value
+    return None
+
+
+def _requested_merchant(tracker: Tracker) -> str | None:
+    for value in tracker.get_latest_entity_values("merchant_id"):
+        result = normalize_merchant_id(value)
         if result.ok:
             return result.value
     return None
@@ -166,6 +182,8 @@ class ActionOpenTicket(Action):
             )
             return [FollowupAction("action_summarise_request")]
         ticket = result.ticket
+        if not result.created and ticket.sender_id != tracker.sender_id:
+            return self._proven_or_refused(dispatcher, tracker, request)
         if result.created:
             dispatcher.utter_message(
                 text=(
@@ -185,6 +203,35 @@ class ActionOpenTicket(Action):
         return [SlotSet(slot, None) for slot in (*DRAFT_SLOTS, "failed_attempts")] + [
             SlotSet(LAST_TICKET, ticket.ticket_no)
         ]
+
+
+    @staticmethod
+    def _proven_or_refused(
+        dispatcher: CollectingDispatcher, tracker: Tracker, request: OpenRequest
+    ) -> list[EventType]:
+        """Another conversation opened this merchant's open ticket. The form's merchant
+        number and the last four digits of its phone are the ownership proof (throttled
+        like every proof); without it the merchant hears only that the request cannot be
+        registered here, in words that do not say a ticket exists."""
+        cleared = [SlotSet(slot, None) for slot in (*DRAFT_SLOTS, "failed_attempts")]
+        try:
+            check = ticket_service().verify_merchant_owner(
+                request.merchant_id, request.contact_phone[-4:], requester=tracker.sender_id
+            )
+        except TicketError:
+            check = None
+        proven = check is not None and check.outcome is OwnerCheckOutcome.MATCH
+        if proven and check.ticket is not None and check.ticket.is_open:
+            dispatcher.utter_message(
+                text=(
+                    f"这个商户号已经有一个处理中的解绑工单：{check.ticket.ticket_no}，"
+                    "无需重复提交。当前进度："
+                )
+            )
+            dispatcher.utter_message(text=render_ticket(check.ticket))
+            return [*cleared, SlotSet(LAST_TICKET, check.ticket.ticket_no)]
+        dispatcher.utter_message(text=CANNOT_REGISTER, buttons=CANNOT_REGISTER_BUTTONS)
+        return cleared
 
 
 class ActionNothingToConfirm(Action):
@@ -209,19 +256,38 @@ class ActionCheckStatus(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         wanted = _requested_ticket_no(tracker)
+        merchant = None if wanted else _requested_merchant(tracker)
         try:
             mine = ticket_service().tickets_for_sender(tracker.sender_id)
         except TicketStoreUnavailable:
             dispatcher.utter_message(text=f"{SORRY_DB}请稍后再问我一次。")
             return [SlotSet("needs_verification", False)]
-        if wanted and wanted not in {t.ticket_no for t in mine}:
+        # Another conversation's ticket (by number or by merchant number) needs proof.
+        # Whether such a ticket exists is not looked up before the proof is given.
+        foreign_ticket = wanted and wanted not in {t.ticket_no for t in mine}
+        foreign_merchant = merchant and merchant not in {t.merchant_id for t in mine}
+        if foreign_ticket or foreign_merchant:
             if tracker.active_loop_name:
                 dispatcher.utter_message(
                     text="查询其他工单需要先核实身份，请先完成当前的申请，或说“算了”。"
                 )
                 return [SlotSet("needs_verification", False)]
-            return [SlotSet("ticket_no", wanted), SlotSet("needs_verification", True)]
-        shown = tuple(t for t in mine if t.ticket_no == wanted) if wanted else mine
+            if foreign_ticket:
+                return [SlotSet("ticket_no", wanted), SlotSet("needs_verification", True)]
+            dispatcher.utter_message(
+                text="为了保护您的信息，查询这个商户号的解绑进度前需要核实身份。"
+            )
+            return [
+                SlotSet("ticket_no", None),
+                SlotSet("verify_merchant_id", merchant),
+                SlotSet("needs_verification", True),
+            ]
+        if wanted:
+            shown = tuple(t for t in mine if t.ticket_no == wanted)
+        elif merchant:
+            shown = tuple(t for t in mine if t.merchant_id == merchant)
+        else:
+            shown = mine
         if not shown:
             dispatcher.utter_message(
                 text=(
@@ -291,13 +357,15 @@ class ActionShowVerifiedTicket(Action):
     ) -> list[EventType]:
         proof = ("verify_merchant_id", "verify_phone_last4", "ticket_no")
         reset = [SlotSet(slot, None) for slot in proof] + [SlotSet("needs_verification", False)]
+        ticket_no = tracker.get_slot("ticket_no")
+        merchant = tracker.get_slot("verify_merchant_id") or ""
+        last4 = tracker.get_slot("verify_phone_last4") or ""
+        service = ticket_service()
         try:
-            check = ticket_service().verify_owner(
-                tracker.get_slot("ticket_no") or "",
-                tracker.get_slot("verify_merchant_id") or "",
-                tracker.get_slot("verify_phone_last4") or "",
-                requester=tracker.sender_id,
-            )
+            if ticket_no:
+                check = service.verify_owner(ticket_no, merchant, last4, tracker.sender_id)
+            else:  # asked by merchant number
+                check = service.verify_merchant_owner(merchant, last4, tracker.sender_id)
         except TicketStoreUnavailable:
             dispatcher.utter_message(text=f"{SORRY_DB}请稍后再试。")
             return reset
@@ -307,10 +375,17 @@ class ActionShowVerifiedTicket(Action):
             dispatcher.utter_message(text="核对失败的次数太多，请稍后再试，或转人工处理。")
         elif check is None or check.outcome is not OwnerCheckOutcome.MATCH or not check.ticket:
             dispatcher.utter_message(
-                text="抱歉，核对信息不一致，无法显示这个工单。请检查工单号、商户号和手机后四位。"
+                text=(
+                    "抱歉，核对信息不一致，无法显示这个工单。请检查工单号、商户号和手机后四位。"
+                    if ticket_no
+                    else "抱歉，核对信息不一致，无法显示工单信息。请检查商户号和手机后四位。"
+                )
             )
-        else:
+        elif ticket_no:
             dispatcher.utter_message(text=render_ticket(check.ticket))
+        else:
+            for message in render_tickets(check.tickets):
+                dispatcher.utter_message(text=message)
         return reset
 
 
@@ -370,6 +445,7 @@ class ActionCancelTicket(Action):
     ) -> list[EventType]:
         ticket_no = tracker.get_slot("ticket_no")
         if not ticket_no:
+            dispatcher.utter_message(text="现在没有等待取消的工单，没有取消任何工单。")
             return []
         service = ticket_service()
         try:

@@ -189,8 +189,9 @@ class ValidateUnbindForm(FormValidationAction):
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
         slots = self._validate_field("merchant_id", value, dispatcher, tracker)
-        if slots.get("merchant_id") and open_ticket_of(slots["merchant_id"]):
-            # Stop here: the summary step tells the merchant about the existing ticket.
+        if slots.get("merchant_id") and own_open_ticket(slots["merchant_id"], tracker.sender_id):
+            # Stop here: the summary step names this conversation's own open ticket.
+            # Another conversation's ticket changes nothing until the confirmation.
             slots["requested_slot"] = None
         return slots
 
@@ -240,12 +241,15 @@ def summary_text(tracker: Tracker) -> str:
     )
 
 
-def open_ticket_of(merchant_id: str) -> TicketView | None:
-    """The merchant's open ticket, or None (also when the database is unreachable)."""
+def own_open_ticket(merchant_id: str, sender_id: str) -> TicketView | None:
+    """The merchant's open ticket if this conversation opened it, else None (also when
+    the database is unreachable). Whether another conversation has one is never said
+    here: that needs the ownership proof (see ``action_open_ticket``)."""
     try:
-        return ticket_service().open_ticket_for_merchant(merchant_id)
+        ticket = ticket_service().open_ticket_for_merchant(merchant_id)
     except TicketError:
         return None
+    return ticket if ticket is not None and ticket.sender_id == sender_id else None
 
 
 class ActionSummariseRequest(Action):
@@ -285,7 +289,7 @@ class ActionUnfinishedRequest(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         missing = [slot for slot in FORM_SLOTS if not tracker.get_slot(slot)]
-        existing = open_ticket_of(tracker.get_slot("merchant_id") or "")
+        existing = own_open_ticket(tracker.get_slot("merchant_id") or "", tracker.sender_id)
         if existing:
             dispatcher.utter_message(
                 text=(

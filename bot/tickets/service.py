@@ -277,8 +277,49 @@ class TicketService:
         when no such ticket exists. Too many failures for either lock it for a while,
         during which calls return THROTTLED without checking anything.
         """
+
+        def find(s: Session) -> tuple[Ticket, ...]:
+            number = parse_ticket_no(ticket_no)
+            ticket = _by_number(s, number) if number else None
+            return (ticket,) if ticket is not None else ()
+
+        return self._check_owner(
+            requester, owner_check_subject(ticket_no), find, merchant_id, phone_last4
+        )
+
+    def verify_merchant_owner(
+        self, merchant_id: str, phone_last4: str, requester: str
+    ) -> OwnerCheck:
+        """The merchant's tickets whose contact phone ends in ``phone_last4``.
+
+        The same proof and throttling as :meth:`verify_owner`, keyed by the merchant
+        number: a merchant with no tickets, a wrong phone tail and a wrong merchant
+        number look alike and each counts as a failure. On a match ``ticket`` is the
+        open ticket (else the newest) and ``tickets`` all matching ones, newest first.
+        """
+
+        def find(s: Session) -> tuple[Ticket, ...]:
+            return tuple(
+                s.execute(
+                    select(Ticket)
+                    .where(Ticket.merchant_id == (merchant_id or "").strip())
+                    .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+                ).scalars()
+            )
+
+        return self._check_owner(
+            requester, merchant_check_subject(merchant_id), find, merchant_id, phone_last4
+        )
+
+    def _check_owner(
+        self,
+        requester: str,
+        subject: str,
+        find: Callable[[Session], Sequence[Ticket]],
+        merchant_id: str,
+        phone_last4: str,
+    ) -> OwnerCheck:
         requester = _text("requester", requester, 255)
-        subject = owner_check_subject(ticket_no)
         policy = self.throttle
         now = self._now()
         with self._session(write=True) as s:
@@ -298,10 +339,11 @@ class TicketService:
             until = max((moment for moment in locks if moment is not None), default=None)
             if until is not None and until > now:
                 return OwnerCheck(OwnerCheckOutcome.THROTTLED, locked_until=until)
-            number = parse_ticket_no(ticket_no)
-            ticket = _by_number(s, number) if number else None
-            if ticket is not None and _owner_matches(ticket, merchant_id, phone_last4):
-                return OwnerCheck(OwnerCheckOutcome.MATCH, ticket=_view(ticket))
+            matches = [t for t in find(s) if _owner_matches(t, merchant_id, phone_last4)]
+            if matches:
+                views = tuple(_view(t) for t in matches)
+                first = next((v for v in views if v.is_open), views[0])
+                return OwnerCheck(OwnerCheckOutcome.MATCH, ticket=first, tickets=views)
             s.add(OwnerCheckFailure(requester=requester, subject=subject, failed_at=now))
             return OwnerCheck(OwnerCheckOutcome.NO_MATCH)
 
@@ -459,6 +501,11 @@ def _owner_matches(ticket: Ticket, merchant_id: str, phone_last4: str) -> bool:
 def owner_check_subject(ticket_no: str) -> str:
     """The throttling key of a ticket number: canonical when well formed, else as typed."""
     return parse_ticket_no(ticket_no) or (ticket_no or "").strip().upper()[:64]
+
+
+def merchant_check_subject(merchant_id: str) -> str:
+    """The throttling key of a merchant number (cannot look like a ticket number)."""
+    return f"M:{(merchant_id or '').strip()}"[:64]
 
 
 def _failure_times(s: Session, column: Any, value: str) -> list[datetime]:

@@ -128,11 +128,12 @@ class OwnerCheckOutcome(str, enum.Enum):
 
 @dataclass(frozen=True)
 class OwnerCheck:
-    """Result of :meth:`TicketService.verify_owner`; ``ticket`` only on a match."""
+    """Result of an ownership check; ``ticket`` and ``tickets`` only on a match."""
 
     outcome: OwnerCheckOutcome
     ticket: TicketView | None = None
     locked_until: datetime | None = None
+    tickets: tuple[TicketView, ...] = ()
 
 
 @dataclass(frozen=True)

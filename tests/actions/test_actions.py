@@ -62,8 +62,8 @@ async def test_free_text_reason_maps_to_a_category_and_keeps_the_words(service):
     assert slots["unbind_reason"] == "停业注销" and slots["reason_detail"] == "店不开了，要注销"
 
 
-async def test_a_merchant_with_an_open_ticket_is_told_at_once(service):
-    existing = service.open_ticket(request()).ticket
+async def test_a_merchant_with_an_open_ticket_of_this_conversation_is_told_at_once(service):
+    existing = service.open_ticket(request()).ticket  # opened by this conversation ("s1")
     _, slots = await run_form(
         tracker("849581058120003", slots={"requested_slot": "merchant_id"})
     )

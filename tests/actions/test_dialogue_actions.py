@@ -81,16 +81,18 @@ async def test_yes_to_a_partial_draft_says_what_is_missing_and_opens_nothing(ser
 
 
 async def test_yes_after_the_existing_ticket_answer_names_that_ticket(service):
+    # The conversation that opened the ticket (another one learns nothing: issue 20,
+    # tests/actions/test_ticket_privacy.py).
     existing = service.open_ticket(request(sender="owner")).ticket
     dispatcher, events = await run(
-        ActionUnfinishedRequest(), tracker("x", slots={"merchant_id": MERCHANT}, sender="b")
+        ActionUnfinishedRequest(), tracker("x", slots={"merchant_id": MERCHANT}, sender="owner")
     )
     remembered = slot_events(events)
     assert remembered["last_ticket_no"] == existing.ticket_no
     assert all(remembered[slot] is None for slot in (*FILLED, "failed_attempts"))
     for action in (ActionNothingToConfirm(), ActionOpenTicket()):
         dispatcher, events = await run(
-            action, tracker("好的", "affirm", remembered, sender="b", active_loop=None)
+            action, tracker("好的", "affirm", remembered, sender="owner", active_loop=None)
         )
         assert f"已经登记过了，工单号：{existing.ticket_no}，无需重复提交" in texts(dispatcher)
         assert events == []
@@ -356,9 +358,12 @@ async def test_cancel_own_ticket_cancels_the_remaining_steps(service: TicketServ
     assert [s.status for s in after.steps] == ["已完成"] + ["已取消"] * 7
 
 
-async def test_cancel_without_a_chosen_ticket_does_nothing(service):
+async def test_cancel_without_a_chosen_ticket_cancels_nothing_and_says_so(service):
+    """"确认" after "no ticket to cancel" must still get an answer (REST would 503)."""
+    service.open_ticket(request(sender="s1"))
     dispatcher, events = await run(ActionCancelTicket(), tracker("确认", "affirm"))
-    assert dispatcher.messages == [] and events == []
+    assert texts(dispatcher) == "现在没有等待取消的工单，没有取消任何工单。" and events == []
+    assert all(t.is_open for t in service.tickets_for_sender("s1"))
 
 
 async def test_cancel_when_the_store_is_down_says_nothing_was_cancelled(dead_service):

@@ -257,15 +257,16 @@ def test_naming_the_wrong_field_asks_only_for_it(running_bot):
 
 
 def test_duplicate_request_returns_the_existing_ticket(bot):
+    """The conversation that opened the ticket is told at once; another conversation
+    only with the proof (tests/integration/test_ticket_privacy.py)."""
     chat = Chat(bot)
     fill_form(chat, "849581058120017")
     number = TICKET_RE.search(chat.say("确认")).group()
-    again = Chat(bot)
-    again.say("我要解绑")
-    reply = again.say("849581058120017")
+    chat.say("我要解绑")
+    reply = chat.say("849581058120017")
     assert number in reply and "无需重复" in reply
     # "好的" to that answer is not a confirmation of anything: it names the ticket.
-    reply = again.say("好的")
+    reply = chat.say("好的")
     assert f"您的解绑申请已经登记过了，工单号：{number}，无需重复提交" in reply
     assert len(service(bot).tickets_for_merchant("849581058120017")) == 1
 

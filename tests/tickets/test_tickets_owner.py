@@ -145,3 +145,30 @@ def test_four_guesses_at_one_ticket_do_not_lock_it(
         service.verify_owner(ticket.ticket_no, merchant(7), "0000", f"rest:guess-{i}")
     check = service.verify_owner(ticket.ticket_no, merchant(7), "5678", "rest:owner")
     assert check.outcome is OwnerCheckOutcome.MATCH
+
+
+def test_proof_by_merchant_number_returns_the_matching_tickets(
+    service: TicketService, engine: Engine, ticket: TicketView
+) -> None:
+    other_phone = service.open_ticket(
+        make_request(merchant(7), sender_id="c2", phone="13900001111")
+    )  # the same merchant's open ticket blocks it: it returns the existing one
+    assert not other_phone.created
+    check = service.verify_merchant_owner(f" {merchant(7)} ", "5678", "wx:abc")
+    assert check.outcome is OwnerCheckOutcome.MATCH
+    assert check.ticket == ticket and check.tickets == (ticket,)
+    assert service.verify_merchant_owner(merchant(7), "1111", "wx:abc") == MISMATCH
+    assert service.verify_merchant_owner(merchant(8), "5678", "wx:abc") == MISMATCH  # none
+    assert failures(engine) == 2
+
+
+def test_merchant_guesses_from_many_senders_lock_that_merchant_number(
+    service: TicketService, ticket: TicketView
+) -> None:
+    for guess in range(5):
+        assert service.verify_merchant_owner(merchant(7), f"{guess:04d}", f"s{guess}") == MISMATCH
+    locked = service.verify_merchant_owner(merchant(7), "5678", "late")
+    assert locked.outcome is OwnerCheckOutcome.THROTTLED
+    # The ticket number is another subject: its own check is not locked by these.
+    by_number = service.verify_owner(ticket.ticket_no, merchant(7), "5678", "late-2")
+    assert by_number.outcome is OwnerCheckOutcome.MATCH
