@@ -19,6 +19,7 @@ from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions.field_mixups import mixup, mixup_message
 from bot.fields import (
     FieldResult,
     classify_reason,
@@ -173,9 +174,27 @@ class ValidateUnbindForm(FormValidationAction):
             return {slot: None, "failed_attempts": attempts, "requested_slot": None}
         return {slot: None, "failed_attempts": attempts}
 
+    def _mixed_up(
+        self, slot: str, dispatcher: CollectingDispatcher, tracker: Tracker
+    ) -> dict[str, Any] | None:
+        """Refuse, for the field being asked, a message that is plainly another field's
+        value (``actions.field_mixups``); None when it is not."""
+        if tracker.get_slot("requested_slot") != slot:
+            return None
+        message = tracker.latest_message
+        entities = message.get("entities") or []
+        field = mixup(slot, message.get("text") or "", entities)
+        if field is None:
+            return None
+        stored = tracker.get_slot(field) is not None
+        return self._failed(slot, mixup_message(slot, field, stored), dispatcher, tracker)
+
     def _validate_field(
         self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> dict[str, Any]:
+        refused = self._mixed_up(slot, dispatcher, tracker)
+        if refused is not None:
+            return refused
         result = NORMALISERS[slot](str(value or ""))
         if not result.ok:
             return self._failed(slot, result.error or "", dispatcher, tracker)
@@ -207,6 +226,9 @@ class ValidateUnbindForm(FormValidationAction):
     async def validate_unbind_reason(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        refused = self._mixed_up("unbind_reason", dispatcher, tracker)
+        if refused is not None:
+            return {**refused, "reason_detail": None}
         reason = classify_reason(str(value or ""))
         return {"unbind_reason": reason.category, "reason_detail": reason_detail(reason.detail)}
 
