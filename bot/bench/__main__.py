@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes, ours only, to a temporary folder")
+    parser.add_argument("--answers-only", action="store_true",
+                        help="only the answer quality through the running bot (hold-out, "
+                             "development and blind sets), printed and written to --out")
+    parser.add_argument("--sets", default="hold-out,development,blind",
+                        help="with --answers-only: which sets, comma-separated")
     parser.add_argument("--out", type=Path,
                         help="folder for benchmarks.md, nlu.md, bench/*.png "
                              "(default: docs/, or a temporary folder with --quick)")
@@ -73,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     from bot.bench.settings import BLIND, MODEL, full_settings, quick_settings
     from bot.bench.training import create_reference, retrain_reference, train_ours
 
+    if args.answers_only:
+        return answers_only(work, args.out, tuple(args.sets.split(",")))
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-out-")) if args.quick
                        else ROOT / "docs")
     settings = (quick_settings if args.quick else full_settings)(out.resolve())
@@ -133,6 +140,37 @@ def main(argv: list[str] | None = None) -> int:
     if failed:  # fast failures would pass for speed: the figures mean nothing
         print("\nINVALID RUN, turns failed: " + "; ".join(failed), file=sys.stderr)
         return 1
+    return 0
+
+
+def answers_only(work: Path, out: Path | None, sets: tuple[str, ...]) -> int:
+    """Start our action server and Rasa, score the answer sets, print the report."""
+    from bot.bench import answers
+    from bot.bench.settings import MODEL
+    from bot.bench.system import our_bot
+
+    if not MODEL.exists():
+        print(f"no trained model at {MODEL}: run `make train` first", file=sys.stderr)
+        return 2
+    ours = our_bot(work / "ours", MODEL)
+    try:
+        ours.actions.start()
+        ours.rasa.start()
+        unknown = set(sets) - set(answers.SETS)
+        if unknown:
+            print(f"unknown sets {sorted(unknown)}; known: {list(answers.SETS)}", file=sys.stderr)
+            return 2
+        result = answers.evaluate_answers(
+            ours.rest_url.removesuffix("/webhooks/rest/webhook"), sets)
+    finally:
+        ours.rasa.stop()
+        ours.actions.stop()
+    text = "\n".join(answers.markdown(result))
+    print(text)
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        answers.write(result, out / "answers.md")
+    print("\n" + answers.summary(result))
     return 0
 
 
