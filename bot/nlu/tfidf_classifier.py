@@ -1,4 +1,8 @@
-"""Intent classifier: TF-IDF over jieba words and character n-grams, logistic regression.
+"""Intent classifier: TF-IDF over jieba words, character n-grams and pinyin syllables,
+logistic regression.
+
+The pinyin syllables (``bot.nlu.pinyin``) make homophone typos (解帮, 商护号) and typed
+pinyin look like the words they stand for.
 
 Chosen over Rasa's CountVectors + LogisticRegressionClassifier and over DIET by
 measurement on the hold-out set (docs/nlu.md): sub-linear TF-IDF weighting and a
@@ -12,9 +16,9 @@ exactly what the model would compute again.
 
 A message that asks more than one thing ("要带什么资料，多久能办完", see ``bot.nlu.clauses``)
 also gets each clause ranked, in ``clauses`` of the parsed message. When its clauses ask
-different questions, the message's intent becomes the first question's (a greeting or a
-bare value in front of a question is not a question), so the answer follows the order
-asked; the answer action reads ``clauses`` for the rest.
+a question while the whole message is a greeting, thanks or a bare value, or is unsure,
+the message's intent becomes the first question's; the answer action reads ``clauses``
+to answer a second question in the order asked.
 
 The model is stored as what it learnt, not as pickled objects: the vocabularies,
 classes and settings in JSON and the weights in a NumPy archive read with
@@ -46,6 +50,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from bot.nlu.clauses import split_clauses
+from bot.nlu.pinyin import to_pinyin
 
 MODEL_JSON, MODEL_ARRAYS = "tfidf_intent.json", "tfidf_intent.npz"
 CLAUSES = "clauses"
@@ -53,7 +58,9 @@ NOT_QUESTIONS = frozenset((
     "greet", "thank", "goodbye", "affirm", "deny", "inform", "nlu_fallback",
 ))
 """Intents that never lead a message of several clauses: they ask nothing."""
-FORMAT = 2  # in the config, so that Rasa's training cache never restores an older format
+MIN_QUESTION_CHARS = 3
+"""A shorter clause ("后面", "好吗") is part of its neighbour's question, not one of its own."""
+FORMAT = 3  # in the config, so that Rasa's training cache never restores an older format
 
 
 def _words(message: Message) -> str:
@@ -100,8 +107,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         by_word = self._model["words"].transform(
             words if words is not None else [_words(m) for m in messages]
         )
-        chars = self._model["chars"].transform([m.get(TEXT) or "" for m in messages])
-        return hstack([by_word, chars]).tocsr()
+        texts = [m.get(TEXT) or "" for m in messages]
+        chars = self._model["chars"].transform(texts)
+        sounds = self._model["pinyin"].transform([to_pinyin(t) for t in texts])
+        return hstack([by_word, chars, sounds]).tocsr()
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
@@ -111,9 +120,13 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "chars": TfidfVectorizer(
                 analyzer="char_wb", ngram_range=(low, high), sublinear_tf=True
             ),
+            "pinyin": TfidfVectorizer(
+                token_pattern=r"[^ ]+", ngram_range=(1, 2), sublinear_tf=True
+            ),
         }
         self._model["words"].fit([_words(m) for m in examples])
         self._model["chars"].fit([m.get(TEXT) for m in examples])
+        self._model["pinyin"].fit([to_pinyin(m.get(TEXT)) for m in examples])
         clf = LogisticRegression(
             C=self.config["C"], max_iter=self.config["max_iter"], class_weight="balanced"
         )
@@ -180,7 +193,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         for key, (start, end) in zip(keys, spans, strict=True):
             intent = dict(self._cache[key][0])
             question = (intent["name"] not in NOT_QUESTIONS
-                        and intent["confidence"] >= self.config["clause_confidence"])
+                        and intent["confidence"] >= self.config["clause_confidence"]
+                        and sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS)
             clauses.append({"text": key[0], "start": start, "end": end, "intent": intent,
                             "question": question})
         return clauses
@@ -188,19 +202,19 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def _first_question(
         self, top: dict[str, Any], clauses: list[dict[str, Any]]
     ) -> dict[str, Any] | None:
-        """The first confident question among the clauses, if it should lead: after a
-        greeting or a bare value, when the whole message is unsure, or when it is a guide
-        question the whole message's intent put second. Its confidence is the higher of
-        its clause's and the whole message's, so that the ranking stays in order."""
+        """The first question among the clauses, when the whole message is no question
+        (a greeting, thanks, a bare value) or unsure of itself. Its confidence is the
+        higher of its clause's and the whole message's, so that the ranking stays in
+        order. (Two confident questions keep the whole message's intent; the answer
+        action answers both in the order asked.)"""
         questions = [c["intent"] for c in clauses if c["question"]]
         if not questions or top["name"] == "share_secret" or questions[0]["name"] == top["name"]:
             return None
-        first = questions[0]
         unsure = top["confidence"] < self.config["clause_confidence"]
-        if top["name"] in NOT_QUESTIONS or unsure or first["name"].startswith("faq_"):
-            return {"name": first["name"],
-                    "confidence": max(first["confidence"], top["confidence"])}
-        return None
+        if not unsure:
+            return None
+        first = questions[0]
+        return {"name": first["name"], "confidence": max(first["confidence"], top["confidence"])}
 
     def _rank(
         self, messages: list[Message], keys: list[tuple[str, str]],
@@ -231,13 +245,14 @@ def _save(model: dict[str, Any], directory: Path) -> None:
                 "params": {k: model[name].get_params()[k] for k in _VECTORIZER_PARAMS},
                 "vocabulary": {term: int(i) for term, i in model[name].vocabulary_.items()},
             }
-            for name in ("words", "chars")
+            for name in ("words", "chars", "pinyin")
         },
     }
     (directory / MODEL_JSON).write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
     np.savez(
         directory / MODEL_ARRAYS, words_idf=model["words"].idf_,
-        chars_idf=model["chars"].idf_, coef=clf.coef_, intercept=clf.intercept_,
+        chars_idf=model["chars"].idf_, pinyin_idf=model["pinyin"].idf_, coef=clf.coef_,
+        intercept=clf.intercept_,
     )
 
 
