@@ -1,4 +1,4 @@
-"""What the actions read from the conversation, and the candidates they keep.
+"""The candidates the actions keep.
 
 A turn the bot was unsure of, a hand-off and a "没用" are kept as candidate training
 messages (``bot.learning.candidates``); the merchant's text is redacted there.
@@ -9,18 +9,11 @@ from __future__ import annotations
 from rasa_sdk import Tracker
 
 from bot.learning.candidates import record_candidate as store_candidate
-from bot.redaction import redact_text
 
 
 def user_texts(tracker: Tracker) -> list[dict]:
     """The merchant's messages (user events), oldest first."""
     return [e for e in tracker.events if e.get("event") == "user"]
-
-
-def latest_user_text(tracker: Tracker) -> str:
-    """The merchant's latest message as typed, with any secret hidden."""
-    users = user_texts(tracker)
-    return redact_text(users[-1].get("text") or "").strip() if users else ""
 
 
 def record_candidate(tracker: Tracker, reason: str, previous: bool = False) -> None:

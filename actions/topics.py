@@ -13,7 +13,8 @@ from typing import Any
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.replies import latest_user_text, record_candidate
+from actions.replies import record_candidate
+from actions.unbind_form import latest_text
 from bot.fields import classify_reason
 from bot.knowledge.grounding import Grounding, ground
 from bot.knowledge.topics import Topic, follow_up_buttons, load_topics, topic_for_intent
@@ -75,6 +76,13 @@ def second_question_button(name: str) -> dict[str, str]:
     return {"title": OFFERED_INTENTS[name], "payload": f"/{name}"}
 
 
+def second_was_asked_first(tracker: Tracker, topic: Topic, second: Topic) -> bool:
+    """True when the clauses ask ``second`` before ``topic`` (answer in the order asked)."""
+    asked = questions(tracker)
+    return (second.intent in asked and topic.intent in asked
+            and asked.index(second.intent) < asked.index(topic.intent))
+
+
 def confidence_of(tracker: Tracker, intent: str) -> float:
     ranking = tracker.latest_message.get("intent_ranking") or []
     return next((float(r.get("confidence") or 0.0) for r in ranking if r.get("name") == intent),
@@ -107,6 +115,8 @@ class ActionAnswerTopic(Action):
         elif second is None and maybe:
             offer = [second_question_button(maybe[0])]
         # Inside a form the form asks its question next, so keep the answer uncluttered.
+        if second_topic is not None and second_was_asked_first(tracker, topic, second_topic):
+            topic, second_topic = second_topic, topic
         utter_topic(dispatcher, topic.id, buttons=not in_form and second_topic is None,
                     extra=offer)
         if second_topic is not None:
@@ -134,7 +144,7 @@ def utter_grounded(dispatcher: CollectingDispatcher, found: Grounding) -> None:
 
 def grounded_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
     """Answer from the best guide passage if it is trusted; True when answered."""
-    found = ground(latest_user_text(tracker),
+    found = ground(latest_text(tracker),
                    tracker.latest_message.get("intent_ranking") or [])
     if found is None or not found.accepted():
         return False
@@ -179,7 +189,7 @@ class ActionAskWhatFor(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        text = latest_user_text(tracker)
+        text = latest_text(tracker)
         has_value = bool(tracker.latest_message.get("entities"))
         is_reason = classify_reason(text).category != "其他"  # "业务调整": a form value
         if not has_value and not is_reason and grounded_answer(dispatcher, tracker):

@@ -57,6 +57,22 @@ async def test_two_topics_in_one_message_are_both_answered_in_order() -> None:
     assert "营业执照副本" in texts(dispatcher) and "审核" in texts(dispatcher)
 
 
+async def test_two_topics_are_answered_in_the_order_asked() -> None:
+    tr = with_clauses(tracker("要带什么资料，审核要多久", "faq_audit", active_loop=None),
+                      ("要带什么资料", "faq_materials", 0.95), ("审核要多久", "faq_audit", 0.8))
+    said = answers(await run(ActionAnswerTopic(), tr))
+    assert said[0] == ["faq_materials"] and ["faq_audit"] in said
+
+
+async def test_a_less_sure_second_question_is_offered_as_a_button() -> None:
+    tr = with_clauses(tracker("解绑要带什么 多久能办好", "faq_materials", active_loop=None),
+                      ("解绑要带什么", "faq_materials", 0.95), ("多久能办好", "faq_audit", 0.6))
+    dispatcher = await run(ActionAnswerTopic(), tr)
+    assert all(a == ["faq_materials"] for a in answers(dispatcher))
+    payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
+    assert payloads[0] == "/faq_audit"
+
+
 async def test_a_second_question_that_is_no_topic_is_offered_as_a_button() -> None:
     tr = with_clauses(tracker("要交哪些材料，我现在就想申请", "faq_materials", active_loop=None),
                       ("要交哪些材料", "faq_materials", 0.9),
