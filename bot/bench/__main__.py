@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     _quiet()
 
     from bot.bench import console_report, plots, report
+    from bot.bench.answers import summary as answers_summary
     from bot.bench.nlu_quality import evaluate_entities, evaluate_pipelines, most_confused
     from bot.bench.serving import run_serving
     from bot.bench.settings import BLIND, MODEL, full_settings, quick_settings
@@ -118,13 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     header = _header(settings.quick, started_at, commit, time.perf_counter() - started)
     rows = report.targets(nlu, entities, serving, training)
     report.write(settings.out_dir / "nlu.md", report.nlu_markdown(
-        nlu, entities, header, threshold, BLIND.exists(), settings.plots_dir, settings.out_dir))
+        nlu, entities, header, threshold, BLIND.exists(), settings.plots_dir, settings.out_dir,
+        serving.answers))
     report.write(settings.out_dir / "benchmarks.md", report.benchmarks_markdown(
         rows, serving, training, header, settings.plots_dir, settings.out_dir, settings.quick))
     _dump(work / "results.json", nlu, serving, training, rows)
 
     print("\n" + report.summary_text(rows))
     print("\n" + console_report.summary(serving.console))
+    if serving.answers:
+        print("\n" + answers_summary(serving.answers))
     best = nlu[0].best
     if best:
         print(f"\nfallback threshold: best {best.threshold:.2f} → accuracy "

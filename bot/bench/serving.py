@@ -136,8 +136,9 @@ def run_serving(
             if profile:
                 result.profiles["start-up: rasa (ours)"] = profile
         _console(ours, settings, result)
-        print("answers through the dialogue: hold-out, development and blind sets…", flush=True)
-        result.answers = evaluate_answers(ours.rest_url.removesuffix("/webhooks/rest/webhook"))
+        print(f"answers through the dialogue: {', '.join(settings.answer_sets)}…", flush=True)
+        result.answers = evaluate_answers(ours.rest_url.removesuffix("/webhooks/rest/webhook"),
+                                          settings.answer_sets)
         targets = [Target("ours", ours.rest_url, ours_script)]
         if ref:
             targets.append(Target("reference", ref.health_url.replace(
