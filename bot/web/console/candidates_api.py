@@ -102,6 +102,8 @@ def _label_body(request: Request) -> tuple[list[int], str | None] | str:
         return '请求内容应为JSON：{"ids": [1, 2], "intent": "faq_audit"}'
     if not isinstance(body, dict):
         return '请求内容应为JSON对象：{"ids": [1, 2], "intent": "faq_audit"}'
+    if "intent" not in body:
+        return "请给出 intent（意图名，或 null 表示不采用）"
     ids, intent = body.get("ids"), body.get("intent")
     if (not isinstance(ids, list) or not ids or len(ids) > MAX_IDS
             or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids)):
