@@ -9,7 +9,6 @@ domain.yml. Every call is audited like the rest of the console.
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any
 
 import yaml
@@ -27,7 +26,7 @@ from bot.learning.candidates import (
     Group,
 )
 from bot.paths import ROOT
-from bot.web.console.api import as_json, audited, blocking, error
+from bot.web.console.api import as_json, audited, blocking, error, json_object
 
 STATUSES = (OPEN, LABELLED, DISMISSED)
 MAX_GROUPS = 100
@@ -96,12 +95,9 @@ async def list_candidates(request: Request) -> HTTPResponse:
 
 def _label_body(request: Request) -> tuple[list[int], str | None] | str:
     """``(ids, intent)`` from the JSON body, or a Chinese error message."""
-    try:
-        body = json.loads(request.body or b"")
-    except (ValueError, UnicodeDecodeError):
-        return '请求内容应为JSON：{"ids": [1, 2], "intent": "faq_audit"}'
-    if not isinstance(body, dict):
-        return '请求内容应为JSON对象：{"ids": [1, 2], "intent": "faq_audit"}'
+    body = json_object(request, '{"ids": [1, 2], "intent": "faq_audit"}')
+    if isinstance(body, str):
+        return body
     if "intent" not in body:
         return "请给出 intent（意图名，或 null 表示不采用）"
     ids, intent = body.get("ids"), body.get("intent")
