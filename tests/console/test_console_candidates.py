@@ -73,6 +73,7 @@ async def test_candidates_are_grouped_and_labelled(app: Sanic, store: CandidateS
     ({"ids": [], "intent": "faq_audit"}, "ids"),
     ({"ids": [1, "2"], "intent": "faq_audit"}, "ids"),
     ({"ids": [True], "intent": "faq_audit"}, "ids"),
+    ({"ids": [2**80], "intent": "faq_audit"}, "ids"),
     ({"ids": [1], "intent": "faq_nope"}, "intent"),
     ({"ids": [1]}, "intent"),  # a missing intent is not a dismissal by accident
 ])
@@ -85,3 +86,4 @@ async def test_unknown_candidates_and_bad_filters(app: Sanic) -> None:
     assert (await label(app, {"ids": [999], "intent": "faq_audit"})).status == 404
     assert (await get(app, "/api/candidates?status=all")).status == 400
     assert (await get(app, "/api/candidates?reason=x")).status == 400
+    assert (await get(app, "/api/candidates?reason=")).status == 400

@@ -32,6 +32,7 @@ STATUSES = (OPEN, LABELLED, DISMISSED)
 MAX_GROUPS = 100
 MAX_MEMBERS = 20
 MAX_IDS = 500
+MAX_ID = 2**31 - 1  # an id column's range on every backend
 UNAVAILABLE = "候选语料暂时不可用，请稍后再试"
 
 
@@ -75,7 +76,7 @@ async def list_candidates(request: Request) -> HTTPResponse:
     if status not in STATUSES:
         reply = error(400, f"status 应为 {'、'.join(STATUSES)} 之一")
         return await audited(request, "candidates.list", params, reply, 0)
-    if reason and reason not in REASONS:
+    if "reason" in args and reason not in REASONS:
         reply = error(400, f"reason 应为 {'、'.join(REASONS)} 之一")
         return await audited(request, "candidates.list", params, reply, 0)
     candidates = store(request)
@@ -102,7 +103,8 @@ def _label_body(request: Request) -> tuple[list[int], str | None] | str:
         return "请给出 intent（意图名，或 null 表示不采用）"
     ids, intent = body.get("ids"), body.get("intent")
     if (not isinstance(ids, list) or not ids or len(ids) > MAX_IDS
-            or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids)):
+            or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_ID
+                       for i in ids)):
         return f"ids 应为1到{MAX_IDS}个正整数"
     if intent is not None and intent not in labels():
         return "intent 应为 domain.yml 中的意图，或 null（不采用）"
