@@ -26,7 +26,8 @@ FRONTEND := bot/web/frontend
 CHAT_JS := bot/web/chat/static/main.js
 
 .PHONY: help run test venv train migrate frontend node-deps system-deps lint validate pytest \
-        conversations lock clean prod-setup run-prod loadtest bench bench-quick
+        conversations lock clean prod-setup run-prod loadtest bench bench-quick \
+        bench-answers
 
 help:
 	@echo "make run    set up, train if needed, start the bot (Ctrl-C stops it)"
@@ -116,6 +117,10 @@ bench: venv train migrate
 
 bench-quick: venv train
 	PYTHONWARNINGS=ignore $(PY) -m bot.bench --quick
+
+# Answer quality only (hold-out, development and blind sets through the running bot).
+bench-answers: venv train
+	PYTHONWARNINGS=ignore $(PY) -m bot.bench --answers-only --sets $(or $(SETS),hold-out,development,blind)
 
 # --- checks ---------------------------------------------------------------------
 lint: | venv

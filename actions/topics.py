@@ -1,32 +1,97 @@
-"""Answers from the guide, fallback suggestions and the human hand-off."""
+"""Answers from the guide, grounded answers, fallback suggestions and the human hand-off.
+
+Every message an action sends names, in its metadata (``answers``), the intents or
+topics it answers; it is never shown, and the evaluation reads it to know what the bot
+replied (``bot.evaluation.answered``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.knowledge.topics import follow_up_buttons, load_topics, topic_for_intent
+from actions.replies import record_candidate
+from actions.unbind_form import latest_text
+from bot.fields import classify_reason
+from bot.knowledge.grounding import Grounding, ground
+from bot.knowledge.topics import Topic, follow_up_buttons, load_topics, topic_for_intent
 from bot.settings import Contacts
 
 SUGGESTIONS = 3
 HANDOFF_BUTTON = {"title": "转人工", "payload": "/human_handoff"}
+LOW_CONFIDENCE = 0.5
+"""A topic answered below this NLU confidence is kept as a candidate for review."""
+OFFERED_INTENTS = {  # a second question that is no guide topic is offered as a button
+    "request_unbind": "我要申请解绑",
+    "check_status": "查询解绑进度",
+    "cancel_ticket": "取消解绑工单",
+    "human_handoff": "转人工",
+}
+MAYBE_QUESTION = 0.5
+"""A second clause ranked this sure (but not sure enough to answer) is offered as a button."""
+NOT_UNDERSTOOD = "抱歉，我没有完全明白您的意思。您是想问下面哪一个？也可以换个说法再问我。"
 
 
-def utter_topic(dispatcher: CollectingDispatcher, topic_id: str, buttons: bool = True) -> None:
-    """Send a topic's answer, with its follow-up buttons on the last message."""
+def topic_button(topic: Topic) -> dict[str, str]:
+    return {"title": topic.title, "payload": topic.payload}
+
+
+def utter_topic(
+    dispatcher: CollectingDispatcher, topic_id: str, buttons: bool = True,
+    extra: Sequence[dict[str, str]] = (),
+) -> None:
+    """Send a topic's answer; its follow-up buttons (after ``extra``) on the last message."""
     topic = load_topics()[topic_id]
     messages = topic.render(Contacts.from_env())
     for message in messages[:-1]:
-        dispatcher.utter_message(text=message)
-    dispatcher.utter_message(
-        text=messages[-1], buttons=follow_up_buttons(topic) if buttons else []
-    )
+        dispatcher.utter_message(text=message, answers=[topic.intent])
+    chosen = [*extra, *follow_up_buttons(topic)] if buttons else list(extra)
+    unique = list({b["payload"]: b for b in chosen}.values())
+    dispatcher.utter_message(text=messages[-1], buttons=unique, answers=[topic.intent])
+
+
+def questions(tracker: Tracker, confident: bool = True) -> list[str]:
+    """The distinct intents the latest message's clauses ask, in the order asked: the
+    clauses the classifier marked as questions, or (``confident=False``) also those it
+    ranked with at least ``MAYBE_QUESTION`` confidence."""
+    asked = []
+    for clause in tracker.latest_message.get("clauses") or ():
+        intent = clause.get("intent") or {}
+        name = intent.get("name")
+        known = topic_for_intent(name) is not None or name in OFFERED_INTENTS
+        sure = clause.get("question") or (
+            not confident and float(intent.get("confidence") or 0.0) >= MAYBE_QUESTION)
+        if sure and known and name not in asked:
+            asked.append(name)
+    return asked
+
+
+def second_question_button(name: str) -> dict[str, str]:
+    topic = topic_for_intent(name)
+    if topic is not None:
+        return {"title": f"您是不是还想问：{topic.title}", "payload": topic.payload}
+    return {"title": OFFERED_INTENTS[name], "payload": f"/{name}"}
+
+
+def second_was_asked_first(tracker: Tracker, topic: Topic, second: Topic) -> bool:
+    """True when the clauses ask ``second`` before ``topic`` (answer in the order asked)."""
+    asked = questions(tracker)
+    return (second.intent in asked and topic.intent in asked
+            and asked.index(second.intent) < asked.index(topic.intent))
+
+
+def confidence_of(tracker: Tracker, intent: str) -> float:
+    ranking = tracker.latest_message.get("intent_ranking") or []
+    return next((float(r.get("confidence") or 0.0) for r in ranking if r.get("name") == intent),
+                0.0)
 
 
 class ActionAnswerTopic(Action):
-    """Answers the guide topic of the latest faq_* intent."""
+    """Answers the guide topic of the latest faq_* intent, and a second question asked in
+    the same message (another topic: answered too; anything else: offered as a button)."""
 
     def name(self) -> str:
         return "action_answer_topic"
@@ -39,13 +104,57 @@ class ActionAnswerTopic(Action):
         if topic is None:
             dispatcher.utter_message(response="utter_out_of_scope")
             return []
+        in_form = tracker.active_loop_name is not None
+        asked = [q for q in questions(tracker) if q != topic.intent]
+        maybe = [q for q in questions(tracker, confident=False) if q != topic.intent]
+        second = asked[0] if asked else None
+        second_topic = topic_for_intent(second)
+        offer = []
+        if second is not None and second_topic is None:
+            offer = [second_question_button(second)]
+        elif second is None and maybe:
+            offer = [second_question_button(maybe[0])]
         # Inside a form the form asks its question next, so keep the answer uncluttered.
-        utter_topic(dispatcher, topic.id, buttons=tracker.active_loop_name is None)
+        if second_topic is not None and second_was_asked_first(tracker, topic, second_topic):
+            topic, second_topic = second_topic, topic
+        utter_topic(dispatcher, topic.id, buttons=not in_form and second_topic is None,
+                    extra=offer)
+        if second_topic is not None:
+            dispatcher.utter_message(text=f"您还问到“{second_topic.title}”：",
+                                     answers=[second_topic.intent])
+            utter_topic(dispatcher, second_topic.id, buttons=not in_form)
+        if confidence_of(tracker, intent or "") < LOW_CONFIDENCE:
+            record_candidate(tracker, "low_confidence")
         return []
 
 
+def utter_grounded(dispatcher: CollectingDispatcher, found: Grounding) -> None:
+    """A grounded answer: the guide's own words, then the topics as buttons."""
+    topic = found.topic
+    dispatcher.utter_message(
+        text=f"解绑指南中与您的问题最相关的是这一段：\n“{found.passage.text}”",
+        buttons=[
+            {"title": f"查看“{topic.title}”的完整解答", "payload": topic.payload},
+            *(topic_button(t) for t in found.alternatives),
+            HANDOFF_BUTTON,
+        ],
+        answers=[topic.intent], grounded=True, grounding_score=found.score,
+    )
+
+
+def grounded_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
+    """Answer from the best guide passage if it is trusted; True when answered."""
+    found = ground(latest_text(tracker),
+                   tracker.latest_message.get("intent_ranking") or [])
+    if found is None or not found.accepted():
+        return False
+    utter_grounded(dispatcher, found)
+    return True
+
+
 class ActionSuggestTopics(Action):
-    """Low-confidence input: offer the closest guide topics as buttons."""
+    """Low-confidence input: a grounded answer when a guide passage matches well enough;
+    otherwise the closest guide topics as buttons."""
 
     def name(self) -> str:
         return "action_suggest_topics"
@@ -53,13 +162,57 @@ class ActionSuggestTopics(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        answered = grounded_answer(dispatcher, tracker)
+        record_candidate(tracker, "low_confidence" if answered else "fallback")
+        if answered:
+            return []
         ranking = tracker.latest_message.get("intent_ranking") or []
         topics = [topic_for_intent(item.get("name")) for item in ranking]
         closest = [t for t in topics if t is not None][:SUGGESTIONS]
-        buttons = [{"title": t.title, "payload": t.payload} for t in closest]
         dispatcher.utter_message(
-            text="抱歉，我没有完全明白您的意思。您是想问下面哪一个？也可以换个说法再问我。",
-            buttons=[*buttons, HANDOFF_BUTTON],
+            text=NOT_UNDERSTOOD,
+            buttons=[*(topic_button(t) for t in closest), HANDOFF_BUTTON],
+            answers=["nlu_fallback"],
+        )
+        return []
+
+
+class ActionAskWhatFor(Action):
+    """A message taken for a bare value with nothing pending: if it holds no value (no
+    merchant number, serial, phone or ticket number, no unbind reason) and a guide passage
+    matches, it was a question, so answer it from the guide; otherwise ask what the value
+    is for."""
+
+    def name(self) -> str:
+        return "action_ask_what_for"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        text = latest_text(tracker)
+        has_value = bool(tracker.latest_message.get("entities"))
+        is_reason = classify_reason(text).category != "其他"  # "业务调整": a form value
+        if not has_value and not is_reason and grounded_answer(dispatcher, tracker):
+            record_candidate(tracker, "low_confidence")
+            return []
+        dispatcher.utter_message(response="utter_ask_what_for")
+        return []
+
+
+class ActionNotHelpful(Action):
+    """"没用": apologise, keep the message that was answered as a candidate, offer a person."""
+
+    def name(self) -> str:
+        return "action_not_helpful"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        record_candidate(tracker, "unhelpful", previous=True)
+        dispatcher.utter_message(
+            text="抱歉，刚才的回答没帮上忙，我已经把您的问题记下来，用来改进回答。"
+                 "您可以换个说法再问一次，也可以转人工。",
+            buttons=[HANDOFF_BUTTON], answers=["not_helpful"],
         )
         return []
 
@@ -73,10 +226,13 @@ class ActionHumanHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        dispatcher.utter_message(text="好的，这个问题交给海科融通的工作人员来处理。")
+        dispatcher.utter_message(text="好的，这个问题交给海科融通的工作人员来处理。",
+                                 answers=["human_handoff"])
         utter_topic(dispatcher, "contact_support", buttons=False)
         if tracker.get_slot("merchant_id"):
             dispatcher.utter_message(
                 text="您已经填写的信息我都保留着，需要时说“我要解绑”可以接着填写。"
             )
+        # The question before "转人工" is the one the bot could not answer.
+        record_candidate(tracker, "handoff", previous=True)
         return []

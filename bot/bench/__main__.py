@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes, ours only, to a temporary folder")
+    parser.add_argument("--answers-only", action="store_true",
+                        help="only the answer quality through the running bot (hold-out, "
+                             "development and blind sets), printed and written to --out")
+    parser.add_argument("--sets", default="hold-out,development,blind",
+                        help="with --answers-only: which sets, comma-separated")
     parser.add_argument("--out", type=Path,
                         help="folder for benchmarks.md, nlu.md, bench/*.png "
                              "(default: docs/, or a temporary folder with --quick)")
@@ -68,11 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     _quiet()
 
     from bot.bench import console_report, plots, report
+    from bot.bench.answers import summary as answers_summary
     from bot.bench.nlu_quality import evaluate_entities, evaluate_pipelines, most_confused
     from bot.bench.serving import run_serving
     from bot.bench.settings import BLIND, MODEL, full_settings, quick_settings
     from bot.bench.training import create_reference, retrain_reference, train_ours
 
+    if args.answers_only:
+        return answers_only(work, args.out, tuple(args.sets.split(",")))
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-out-")) if args.quick
                        else ROOT / "docs")
     settings = (quick_settings if args.quick else full_settings)(out.resolve())
@@ -111,13 +119,16 @@ def main(argv: list[str] | None = None) -> int:
     header = _header(settings.quick, started_at, commit, time.perf_counter() - started)
     rows = report.targets(nlu, entities, serving, training)
     report.write(settings.out_dir / "nlu.md", report.nlu_markdown(
-        nlu, entities, header, threshold, BLIND.exists(), settings.plots_dir, settings.out_dir))
+        nlu, entities, header, threshold, BLIND.exists(), settings.plots_dir, settings.out_dir,
+        serving.answers))
     report.write(settings.out_dir / "benchmarks.md", report.benchmarks_markdown(
         rows, serving, training, header, settings.plots_dir, settings.out_dir, settings.quick))
     _dump(work / "results.json", nlu, serving, training, rows)
 
     print("\n" + report.summary_text(rows))
     print("\n" + console_report.summary(serving.console))
+    if serving.answers:
+        print("\n" + answers_summary(serving.answers))
     best = nlu[0].best
     if best:
         print(f"\nfallback threshold: best {best.threshold:.2f} → accuracy "
@@ -133,6 +144,37 @@ def main(argv: list[str] | None = None) -> int:
     if failed:  # fast failures would pass for speed: the figures mean nothing
         print("\nINVALID RUN, turns failed: " + "; ".join(failed), file=sys.stderr)
         return 1
+    return 0
+
+
+def answers_only(work: Path, out: Path | None, sets: tuple[str, ...]) -> int:
+    """Start our action server and Rasa, score the answer sets, print the report."""
+    from bot.bench import answers
+    from bot.bench.settings import MODEL
+    from bot.bench.system import our_bot
+
+    if not MODEL.exists():
+        print(f"no trained model at {MODEL}: run `make train` first", file=sys.stderr)
+        return 2
+    ours = our_bot(work / "ours", MODEL)
+    try:
+        ours.actions.start()
+        ours.rasa.start()
+        unknown = set(sets) - set(answers.SETS)
+        if unknown:
+            print(f"unknown sets {sorted(unknown)}; known: {list(answers.SETS)}", file=sys.stderr)
+            return 2
+        result = answers.evaluate_answers(
+            ours.rest_url.removesuffix("/webhooks/rest/webhook"), sets)
+    finally:
+        ours.rasa.stop()
+        ours.actions.stop()
+    text = "\n".join(answers.markdown(result))
+    print(text)
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        answers.write(result, out / "answers.md")
+    print("\n" + answers.summary(result))
     return 0
 
 

@@ -12,7 +12,9 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.bench import answers as bench_answers
 from bot.bench import console_report
+from bot.bench.answers import AnswersResult
 from bot.bench.load import LoadResult
 from bot.bench.nlu_quality import (
     FALLBACK,
@@ -86,6 +88,34 @@ def targets(
     accuracy = nlu[0].holdout.accuracy if nlu else _nan()
     f1 = entities.micro[2] if entities else _nan()
     console = console_report.p95_ms(serving.console if serving else None)
+    answers = serving.answers if serving else None
+    return [*_base_rows(p95, tput, mem, start, full, ref_train, accuracy, f1, console),
+            *_answer_rows(answers)]
+
+
+def _answer_rows(answers: AnswersResult | None) -> list[Row]:
+    """Issue 14: answer accuracy through the dialogue and invented facts."""
+    scores = answers.scores if answers else {}
+    rows = []
+    for name in ("hold-out", "blind"):
+        s = scores.get(name)
+        value = s.overall.accuracy if s else _nan()
+        rows.append(Row(f"{name} answer accuracy through the dialogue (fallback counted)",
+                        "≥ 98%", _fmt(100 * value, ".1f", "%"), "—", value, 0.98, False))
+    invented = [len(s.invented) for s in scores.values() if s.not_in_guide]
+    checked = sum(s.not_in_guide for s in scores.values())
+    value = float(sum(invented)) if invented else _nan()
+    rows.append(Row("invented facts in replies to out-of-guide questions", "0",
+                    f"{sum(invented)} of {checked}" if invented else "—", "—", value, 0.0,
+                    True))
+    return rows
+
+
+def _base_rows(
+    p95: tuple[float, float], tput: tuple[float, float], mem: tuple[float, float],
+    start: tuple[float, float], full: float, ref_train: TrainingResult | None,
+    accuracy: float, f1: float, console: float,
+) -> list[Row]:
     return [
         Row("p95 turn latency at 1 conversation", "≤ 0.5 × reference",
             _fmt(p95[0], ".0f", " ms"), _fmt(p95[1], ".0f", " ms"), _ratio(*p95), 0.5, True),
@@ -153,6 +183,7 @@ def _scores_line(scores: Scores | None) -> tuple[str, str]:
 def nlu_markdown(
     results: list[PipelineResult], entities: EntityResult | None, header: list[str],
     configured_threshold: float, blind_present: bool, plots: Path, doc_dir: Path,
+    answers: AnswersResult | None = None,
 ) -> str:
     ours = results[0]
     rel = _rel(plots, doc_dir)
@@ -251,6 +282,8 @@ def nlu_markdown(
                   "| --- | ---: | ---: | ---: | ---: |"]
         for label, (lp, lr, lf, n) in entities.per_label.items():
             lines.append(f"| `{label}` | {lp:.3f} | {lr:.3f} | {lf:.3f} | {n} |")
+    if answers is not None:
+        lines += ["", *bench_answers.markdown(answers)]
     lines += ["", "## Notes", "", EMPTY_NOTES, ""]
     return "\n".join(lines)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import redis
 from tqdm import tqdm
 
+from bot.bench.answers import AnswersResult, evaluate_answers
 from bot.bench.console import ConsoleResult, measure_answers
 from bot.bench.load import LoadResult, Script, ours_script, reference_script, run_load, warm_up
 from bot.bench.settings import REDIS_HOST, REDIS_PORT, Settings
@@ -49,6 +50,7 @@ class ServingResult:
     workers: dict[tuple[str, int], LoadResult] = field(default_factory=dict)
     workers_memory_mb: dict[str, float] = field(default_factory=dict)
     console: ConsoleResult | None = None
+    answers: AnswersResult | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -134,6 +136,9 @@ def run_serving(
             if profile:
                 result.profiles["start-up: rasa (ours)"] = profile
         _console(ours, settings, result)
+        print(f"answers through the dialogue: {', '.join(settings.answer_sets)}…", flush=True)
+        result.answers = evaluate_answers(ours.rest_url.removesuffix("/webhooks/rest/webhook"),
+                                          settings.answer_sets)
         targets = [Target("ours", ours.rest_url, ours_script)]
         if ref:
             targets.append(Target("reference", ref.health_url.replace(

@@ -66,6 +66,7 @@ class Settings:
     workers: bool = True
     profile_seconds: float = 15.0
     console_passes: int = 3  # measured passes over the console queries (after a warm-up)
+    answer_sets: tuple[str, ...] = ("hold-out", "development", "blind")  # bot.bench.answers
 
     @property
     def plots_dir(self) -> Path:
@@ -87,5 +88,5 @@ def quick_settings(out_dir: Path) -> Settings:
         quick=True, out_dir=out_dir, pipelines=pipelines, folds=0,
         concurrency=(1, 2), worker_concurrency=(), seconds_per_run={1: 4.0, 2: 4.0},
         rounds=1, startup_repeats=1, reference=False, training=False, workers=False,
-        profile_seconds=0.0, console_passes=1,
+        profile_seconds=0.0, console_passes=1, answer_sets=("development",),
     )

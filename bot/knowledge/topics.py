@@ -24,6 +24,8 @@ class Topic:
     answer: tuple[str, ...]
     follow_ups: tuple[str, ...]
     sources: tuple[str, ...]
+    step: int | None = None
+    """For the eight process steps: the step's position (1–8) in the guide's order."""
 
     @property
     def intent(self) -> str:
@@ -51,6 +53,7 @@ def load_topics(path: Path = TOPICS_PATH) -> dict[str, Topic]:
             answer=tuple(item["answer"]),
             follow_ups=tuple(item.get("follow_ups", ())),
             sources=tuple(item["sources"]),
+            step=item.get("step"),
         )
         for item in raw
     }

@@ -1,4 +1,8 @@
-"""Intent classifier: TF-IDF over jieba words and character n-grams, logistic regression.
+"""Intent classifier: TF-IDF over jieba words, character n-grams and pinyin syllables,
+logistic regression.
+
+The pinyin syllables (``bot.nlu.pinyin``) make homophone typos (解帮, 商护号) and typed
+pinyin look like the words they stand for.
 
 Chosen over Rasa's CountVectors + LogisticRegressionClassifier and over DIET by
 measurement on the hold-out set (docs/nlu.md): sub-linear TF-IDF weighting and a
@@ -9,6 +13,12 @@ Merchants send the same short texts again and again (你好, 转人工, 谢谢, 
 question), so the ranking of each distinct normalised text is kept in a small LRU
 cache (``cache_size``); a model is immutable once loaded, so a cached ranking is
 exactly what the model would compute again.
+
+A message that asks more than one thing ("要带什么资料，多久能办完", see ``bot.nlu.clauses``)
+also gets each clause ranked, in ``clauses`` of the parsed message. When its clauses ask
+a question while the whole message is a greeting, thanks or a bare value, or is unsure,
+the message's intent becomes the first question's; the answer action reads ``clauses``
+to answer a second question in the order asked.
 
 The model is stored as what it learnt, not as pickled objects: the vocabularies,
 classes and settings in JSON and the weights in a NumPy archive read with
@@ -39,8 +49,18 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
+from bot.nlu.clauses import split_clauses
+from bot.nlu.pinyin import to_pinyin
+
 MODEL_JSON, MODEL_ARRAYS = "tfidf_intent.json", "tfidf_intent.npz"
-FORMAT = 2  # in the config, so that Rasa's training cache never restores an older format
+CLAUSES = "clauses"
+NOT_QUESTIONS = frozenset((
+    "greet", "thank", "goodbye", "affirm", "deny", "inform", "nlu_fallback",
+))
+"""Intents that never lead a message of several clauses: they ask nothing."""
+MIN_QUESTION_CHARS = 3
+"""A shorter clause ("后面", "好吗") is part of its neighbour's question, not one of its own."""
+FORMAT = 3  # in the config, so that Rasa's training cache never restores an older format
 
 
 def _words(message: Message) -> str:
@@ -62,7 +82,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def get_default_config() -> dict[str, Any]:
         return {
             "C": 300.0, "char_ngrams": [1, 3], "max_iter": 3000, "ranking_length": 10,
-            "cache_size": 4096, "format": FORMAT,
+            "cache_size": 4096, "format": FORMAT, "clause_confidence": 0.7,
         }
 
     def __init__(
@@ -82,11 +102,15 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     ) -> TfidfIntentClassifier:
         return cls(config, model_storage, resource)
 
-    def _features(self, messages: list[Message]) -> csr_matrix:
+    def _features(self, messages: list[Message], words: list[str] | None = None) -> csr_matrix:
         assert self._model is not None
-        words = self._model["words"].transform([_words(m) for m in messages])
-        chars = self._model["chars"].transform([m.get(TEXT) or "" for m in messages])
-        return hstack([words, chars]).tocsr()
+        by_word = self._model["words"].transform(
+            words if words is not None else [_words(m) for m in messages]
+        )
+        texts = [m.get(TEXT) or "" for m in messages]
+        chars = self._model["chars"].transform(texts)
+        sounds = self._model["pinyin"].transform([to_pinyin(t) for t in texts])
+        return hstack([by_word, chars, sounds]).tocsr()
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
@@ -96,9 +120,13 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "chars": TfidfVectorizer(
                 analyzer="char_wb", ngram_range=(low, high), sublinear_tf=True
             ),
+            "pinyin": TfidfVectorizer(
+                token_pattern=r"[^ ]+", ngram_range=(1, 2), sublinear_tf=True
+            ),
         }
         self._model["words"].fit([_words(m) for m in examples])
         self._model["chars"].fit([m.get(TEXT) for m in examples])
+        self._model["pinyin"].fit([to_pinyin(m.get(TEXT)) for m in examples])
         clf = LogisticRegression(
             C=self.config["C"], max_iter=self.config["max_iter"], class_weight="balanced"
         )
@@ -131,15 +159,70 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         for message, key in zip(texts, keys, strict=True):
             self._cache.move_to_end(key)
             ranking = [dict(r) for r in self._cache[key]]
+            clauses = self._clauses(message)
+            first = self._first_question(ranking[0], clauses)
+            if first is not None:
+                ranking = [first, *(r for r in ranking if r["name"] != first["name"])]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+            if clauses:
+                message.set(CLAUSES, clauses, add_to_output=True)
         while len(self._cache) > self.config["cache_size"]:
             self._cache.popitem(last=False)
         return messages
 
-    def _rank(self, messages: list[Message], keys: list[tuple[str, str]]) -> None:
-        """Classify ``messages`` and cache each ranking under its key."""
-        probabilities = self._model["clf"].predict_proba(self._features(messages))
+    def _clauses(self, message: Message) -> list[dict[str, Any]]:
+        """Each clause with its top intent, when the message has more than one."""
+        text = message.get(TEXT) or ""
+        spans = split_clauses(text)
+        if len(spans) < 2:
+            return []
+        tokens = message.get(TOKENS_NAMES[TEXT]) or []
+        keys = []
+        for start, end in spans:
+            words = " ".join(
+                t.text.lower() for t in tokens
+                if t.text.strip() and t.start >= start and t.end <= end
+            )
+            keys.append((text[start:end], words))
+        missing = [k for k in dict.fromkeys(keys) if k not in self._cache]
+        if missing:
+            self._rank([Message(data={TEXT: k[0]}) for k in missing], missing,
+                       [k[1] for k in missing])
+        clauses = []
+        for key, (start, end) in zip(keys, spans, strict=True):
+            intent = dict(self._cache[key][0])
+            question = (intent["name"] not in NOT_QUESTIONS
+                        and intent["confidence"] >= self.config["clause_confidence"]
+                        and sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS)
+            clauses.append({"text": key[0], "start": start, "end": end, "intent": intent,
+                            "question": question})
+        return clauses
+
+    def _first_question(
+        self, top: dict[str, Any], clauses: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """The first question among the clauses, when the whole message is no question
+        (a greeting, thanks, a bare value) or unsure of itself. Its confidence is the
+        higher of its clause's and the whole message's, so that the ranking stays in
+        order. (Two confident questions keep the whole message's intent; the answer
+        action answers both in the order asked.)"""
+        questions = [c["intent"] for c in clauses if c["question"]]
+        if not questions or top["name"] == "share_secret" or questions[0]["name"] == top["name"]:
+            return None
+        unsure = top["confidence"] < self.config["clause_confidence"]
+        if not unsure:
+            return None
+        first = questions[0]
+        return {"name": first["name"], "confidence": max(first["confidence"], top["confidence"])}
+
+    def _rank(
+        self, messages: list[Message], keys: list[tuple[str, str]],
+        words: list[str] | None = None,
+    ) -> None:
+        """Classify ``messages`` and cache each ranking under its key (``words``: their
+        jieba words, when the messages carry no tokens)."""
+        probabilities = self._model["clf"].predict_proba(self._features(messages, words))
         classes = self._model["clf"].classes_
         for key, row in zip(keys, probabilities, strict=True):
             order = np.argsort(-row)[: self.config["ranking_length"]]
@@ -162,13 +245,14 @@ def _save(model: dict[str, Any], directory: Path) -> None:
                 "params": {k: model[name].get_params()[k] for k in _VECTORIZER_PARAMS},
                 "vocabulary": {term: int(i) for term, i in model[name].vocabulary_.items()},
             }
-            for name in ("words", "chars")
+            for name in ("words", "chars", "pinyin")
         },
     }
     (directory / MODEL_JSON).write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
     np.savez(
         directory / MODEL_ARRAYS, words_idf=model["words"].idf_,
-        chars_idf=model["chars"].idf_, coef=clf.coef_, intercept=clf.intercept_,
+        chars_idf=model["chars"].idf_, pinyin_idf=model["pinyin"].idf_, coef=clf.coef_,
+        intercept=clf.intercept_,
     )
 
 

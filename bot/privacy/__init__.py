@@ -3,7 +3,9 @@
 - :func:`purge`: conversations whose last event is older than the retention period are
   deleted from the tracker store, and closed tickets last changed before it lose their
   personal fields (:meth:`TicketService.anonymise_closed`). Expired WeChat/WeCom dedup
-  records (``wechat_callbacks``, kept 10 minutes) are deleted on every run.
+  records (``wechat_callbacks``, kept 10 minutes) are deleted on every run. Candidate
+  training messages (``bot.learning.candidates``) older than the period are deleted,
+  except those an agent labelled, which only lose their sender id.
 - :func:`export`: a merchant's tickets (with steps and history) and the conversations
   they were opened from, as one JSON-ready dict; every export writes an audit row.
   Scope: conversations are found through the tickets' ``sender_id``. A conversation
@@ -27,6 +29,7 @@ from sqlalchemy.engine import Engine
 from bot.audit import AuditLog
 from bot.channels.wechat_sqlstore import purge_expired
 from bot.db import make_engine
+from bot.learning.candidates import CandidateStore
 from bot.tickets import TicketService
 from bot.web.console.conversations import DEFAULT_URL as TRACKER_DEFAULT_URL
 from bot.web.console.conversations import TranscriptReader, events
@@ -88,6 +91,7 @@ def purge(
         "events_deleted": deleted,
         "tickets_anonymised": anonymised,
         "wechat_callbacks_deleted": purge_expired(tickets.engine, now),
+        "candidates_deleted": CandidateStore(tickets.engine).purge(cutoff),
     }
 
 

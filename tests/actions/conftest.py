@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 import actions.unbind_form as form
+import bot.learning.candidates as candidates
 from bot.db import make_engine
+from bot.learning.candidates import CandidateStore
 from bot.tickets import TicketService
 from bot.tickets.migrate import upgrade
 from tests.tickets.tickets_support import pg_schema
@@ -36,6 +38,27 @@ def _empty(url: str) -> None:
             )
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def candidates_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('candidates') / 'tickets.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(autouse=True)
+def candidate_store(
+    candidates_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CandidateStore]:
+    """Candidates the actions keep go to a database of this test session, emptied per test
+    (never to var/)."""
+    store = CandidateStore(make_engine(candidates_url))
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM nlu_candidates")
+    monkeypatch.setattr(candidates, "default_store", lambda: store)
+    yield store
+    store.engine.dispose()
 
 
 def _use(service: TicketService, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,6 +19,7 @@ from actions_support import (
 from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.form_corrections import ActionOfferCorrections, ActionResetField
 from actions.tickets import (
     ActionCancelTicket,
     ActionConfirmCancel,
@@ -29,8 +30,6 @@ from actions.tickets import (
     render_ticket,
 )
 from actions.unbind_form import (
-    ActionOfferCorrections,
-    ActionResetField,
     ActionStopForm,
     ActionSummariseRequest,
     ActionUnfinishedRequest,

@@ -39,6 +39,11 @@ def test_quick_bench_writes_its_reports(tmp_path):
         assert (tmp_path / "bench" / png).stat().st_size > 0
     assert "fallback threshold" in run.stdout
     assert "console search" in run.stdout
+    # issue 14: the development set went through the running bot, scored per kind
+    assert "## Answers through the dialogue" in nlu, nlu
+    dev = re.search(r"^\| development \| (\d+) \| \*\*([\d.]+)%\*\*", nlu, re.MULTILINE)
+    assert dev and int(dev.group(1)) >= 150, nlu
+    assert "| development | step |" in nlu and "answers: development" in run.stdout
 
 
 def _table_row(markdown: str, section: str, first_cell: str) -> list[str]:

@@ -7,7 +7,6 @@ NLU training example, or the NLU half of the ranking would be tested on its own 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ import pytest
 import yaml
 
 from bot.knowledge.topics import load_topics
-from bot.paths import DATA, ROOT
+from bot.nlu.training_examples import nlu_examples, normalise
+from bot.paths import ROOT
 from bot.web.console.search import (
     AnswerIndex,
     back_off,
@@ -35,25 +35,6 @@ QUERY_SETS: dict[str, list[dict[str, str]]] = {
     for name, path in QUERY_FILES.items()
 }
 CASES = QUERY_SETS["tuned"]
-_ANNOTATION = re.compile(r"\[([^\]]*)\](?:\([^)]*\)|\{[^}]*\})")
-
-
-def normalise(text: str) -> str:
-    """Lower case, without spaces or punctuation: "F1 F4" and "f1f4" are the same query."""
-    return re.sub(r"[\W_]+", "", text.lower())
-
-
-def nlu_examples(folder: Path = DATA / "nlu") -> set[str]:
-    """Every example of data/nlu (entity annotations reduced to their text), normalised."""
-    found: set[str] = set()
-    for path in sorted(folder.rglob("*.yml")):
-        document: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for item in document.get("nlu") or ():
-            for line in str(item.get("examples") or "").splitlines():
-                line = line.strip()
-                if line.startswith("- "):
-                    found.add(normalise(_ANNOTATION.sub(r"\1", line[2:])))
-    return found
 
 
 def top3_misses(cases: list[dict[str, str]]) -> list[tuple[str, str, list[str]]]:

@@ -77,3 +77,22 @@ def test_only_documented_fixes_are_applied():
     fixes = GuideFixes.load()
     assert fixes.replace == {"法人POSS明": "法人身份证明", "身份fen证": "身份证"}
     assert yaml.safe_load((ROOT / "data/knowledge/guide_fixes.yml").read_text())
+
+
+def test_the_eight_step_topics_follow_the_guides_order():
+    from bot.tickets import STEPS
+
+    steps = sorted((t for t in TOPICS.values() if t.step is not None), key=lambda t: t.step)
+    assert [t.step for t in steps] == list(range(1, 9))
+    for topic, name in zip(steps, STEPS, strict=True):
+        assert name in topic.title and f"第{topic.step}步" in topic.answer[0]
+        assert topic.sources[0].startswith(name)  # the guide's own line for that step
+        assert topic.intent == f"faq_step_{topic.id.removeprefix('step_')}"
+
+
+def test_every_topic_has_an_intent_and_a_rule():
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    rules = (ROOT / "data" / "rules" / "topics.yml").read_text(encoding="utf-8")
+    for topic in TOPICS.values():
+        assert topic.intent in domain["intents"]
+        assert f"intent: {topic.intent}\n" in rules

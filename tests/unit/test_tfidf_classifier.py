@@ -106,3 +106,28 @@ def test_a_loaded_model_ranks_exactly_as_the_trained_one(tmp_path: Path, tokeniz
         (directory / tfidf_classifier.MODEL_JSON).write_text(json.dumps(meta), "utf-8")
     with pytest.raises(RuntimeError, match="retrain"):
         TfidfIntentClassifier.load(config, storage, resource, context)
+
+
+def test_each_clause_of_a_longer_message_is_ranked(classifier, tokenizer) -> None:
+    [message] = classifier.process(_messages(tokenizer, "hello there, please unbind the terminal"))
+    clauses = message.get("clauses")
+    assert [c["text"] for c in clauses] == ["hello there", "please unbind the terminal"]
+    assert [c["intent"]["name"] for c in clauses] == ["greet", "unbind"]
+    assert [c["question"] for c in clauses] == [False, clauses[1]["intent"]["confidence"] >= 0.7]
+    [single] = classifier.process(_messages(tokenizer, "unbind my pos"))
+    assert single.get("clauses") is None
+
+
+def test_a_greeting_does_not_hide_the_question_after_it(classifier, tokenizer) -> None:
+    top = {"name": "greet", "confidence": 0.5}
+    question = {"name": "unbind", "confidence": 0.9}
+    clauses = [{"intent": {"name": "greet", "confidence": 0.9}, "question": False},
+               {"intent": question, "question": True}]
+    assert classifier._first_question(top, clauses) == {"name": "unbind", "confidence": 0.9}
+    sure = {"name": "greet", "confidence": 0.95}  # "好了没事了 拜拜" stays a goodbye
+    assert classifier._first_question(sure, clauses) is None
+    assert classifier._first_question({"name": "share_secret", "confidence": 0.2}, clauses) is None
+
+
+def test_pinyin_is_a_feature(classifier, tokenizer) -> None:
+    assert "pinyin" in classifier._model  # homophones share these features

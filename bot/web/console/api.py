@@ -293,14 +293,22 @@ def _tickets_with_history(service: TicketService, key: str, value: str) -> list[
     return [ticket_json(t, service.history(t.ticket_no)) for t in rows]
 
 
-def _step_body(request: Request) -> tuple[str, str] | str:
-    """``(status, note)`` from the JSON body, or a Chinese error message."""
+def json_object(request: Request, example: str) -> dict[str, Any] | str:
+    """The request's JSON object body, or a Chinese error message naming ``example``."""
     try:
         body = json.loads(request.body or b"")
     except (ValueError, UnicodeDecodeError):
-        return "请求内容应为JSON：{\"status\": \"进行中\", \"note\": \"…\"}"
+        return f"请求内容应为JSON：{example}"
     if not isinstance(body, dict):
-        return "请求内容应为JSON对象：{\"status\": \"进行中\", \"note\": \"…\"}"
+        return f"请求内容应为JSON对象：{example}"
+    return body
+
+
+def _step_body(request: Request) -> tuple[str, str] | str:
+    """``(status, note)`` from the JSON body, or a Chinese error message."""
+    body = json_object(request, '{"status": "进行中", "note": "…"}')
+    if isinstance(body, str):
+        return body
     status, note = body.get("status"), body.get("note", "")
     if not isinstance(status, str) or not isinstance(note, str):
         return "status 和 note 必须是文字"

@@ -88,16 +88,18 @@ async function copyText(text) {
 
 // --- tabs ---------------------------------------------------------------------------
 
-const TABS = ["answers", "tickets", "conversation", "guide"];
+// Pages are the nav's links; each <section data-focus> names the field that gets the focus.
+// Other scripts (candidates.js) add `onShow` hooks for their page.
+const TABS = [...document.querySelectorAll(".tabs a")].map((a) => a.dataset.tab);
+const onShow = { guide: () => loadGuide() };
 
 function showTab(name) {
   for (const tab of TABS) $(`tab-${tab}`).hidden = tab !== name;
   for (const link of document.querySelectorAll(".tabs a")) {
     link.classList.toggle("active", link.dataset.tab === name);
   }
-  const focus = { answers: "q", tickets: "ticket-value", conversation: "sender", guide: "guide-q" };
-  $(focus[name]).focus();
-  if (name === "guide") loadGuide();
+  $($(`tab-${name}`).dataset.focus).focus();
+  if (onShow[name]) onShow[name]();
 }
 
 function route() {
@@ -333,7 +335,7 @@ let lastQuery = "";
 $("answer-form").addEventListener("submit", () => { lastQuery = $("q").value.trim(); });
 
 document.addEventListener("keydown", (event) => {
-  if (event.altKey && ["1", "2", "3", "4"].includes(event.key)) {
+  if (event.altKey && /^[1-9]$/.test(event.key) && Number(event.key) <= TABS.length) {
     event.preventDefault();
     window.location.hash = `#${TABS[Number(event.key) - 1]}`;
   } else if (event.key === "/" && !["INPUT", "SELECT", "TEXTAREA"].includes(document.activeElement.tagName)) {

@@ -1,0 +1,1 @@
+"""Answer quality through the running bot: message sets, what a turn answered, scores."""

@@ -1,0 +1,1 @@
+"""Learning from traffic: candidate training messages (``bot.learning.candidates``)."""

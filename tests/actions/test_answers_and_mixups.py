@@ -1,0 +1,200 @@
+"""Issue 14 in the actions: two questions, grounded answers, "没用", candidates kept, and
+values typed for the wrong field of the form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from actions_support import DOMAIN, texts, tracker
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.field_mixups import mixup, plain_value
+from actions.topics import (
+    ActionAnswerTopic,
+    ActionAskWhatFor,
+    ActionHumanHandoff,
+    ActionNotHelpful,
+    ActionSuggestTopics,
+)
+from actions.unbind_form import ValidateUnbindForm
+from bot.knowledge.guide import guide_text
+from bot.learning.candidates import CandidateStore
+
+MERCHANT = "849581058120003"
+
+
+def answers(dispatcher: CollectingDispatcher) -> list[list[str]]:
+    return [m.get("answers") or [] for m in dispatcher.messages]
+
+
+def with_clauses(tr: Tracker, *clauses: tuple[str, str, float]) -> Tracker:
+    tr.latest_message["clauses"] = [
+        {"text": text, "intent": {"name": name, "confidence": conf}, "question": conf >= 0.7}
+        for text, name, conf in clauses
+    ]
+    return tr
+
+
+def entity(label: str, text: str, value: str) -> dict[str, Any]:
+    start = text.index(value)
+    return {"entity": label, "start": start, "end": start + len(value), "value": value}
+
+
+async def run(action: Any, tr: Tracker) -> CollectingDispatcher:
+    dispatcher = CollectingDispatcher()
+    await action.run(dispatcher, tr, DOMAIN)
+    return dispatcher
+
+
+async def test_two_topics_in_one_message_are_both_answered_in_order() -> None:
+    tr = with_clauses(tracker("要带什么资料，多久能办完", "faq_materials", active_loop=None),
+                      ("要带什么资料", "faq_materials", 0.95), ("多久能办完", "faq_audit", 0.8))
+    dispatcher = await run(ActionAnswerTopic(), tr)
+    said = answers(dispatcher)
+    assert said[0] == ["faq_materials"] and ["faq_audit"] in said
+    assert "营业执照副本" in texts(dispatcher) and "审核" in texts(dispatcher)
+
+
+async def test_two_topics_are_answered_in_the_order_asked() -> None:
+    tr = with_clauses(tracker("要带什么资料，审核要多久", "faq_audit", active_loop=None),
+                      ("要带什么资料", "faq_materials", 0.95), ("审核要多久", "faq_audit", 0.8))
+    said = answers(await run(ActionAnswerTopic(), tr))
+    assert said[0] == ["faq_materials"] and ["faq_audit"] in said
+
+
+async def test_a_less_sure_second_question_is_offered_as_a_button() -> None:
+    tr = with_clauses(tracker("解绑要带什么 多久能办好", "faq_materials", active_loop=None),
+                      ("解绑要带什么", "faq_materials", 0.95), ("多久能办好", "faq_audit", 0.6))
+    dispatcher = await run(ActionAnswerTopic(), tr)
+    assert all(a == ["faq_materials"] for a in answers(dispatcher))
+    payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
+    assert payloads[0] == "/faq_audit"
+
+
+async def test_a_second_question_that_is_no_topic_is_offered_as_a_button() -> None:
+    tr = with_clauses(tracker("要交哪些材料，我现在就想申请", "faq_materials", active_loop=None),
+                      ("要交哪些材料", "faq_materials", 0.9),
+                      ("我现在就想申请", "request_unbind", 0.9))
+    dispatcher = await run(ActionAnswerTopic(), tr)
+    payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
+    assert payloads[0] == "/request_unbind"
+    assert all(a == ["faq_materials"] for a in answers(dispatcher))
+
+
+async def test_an_unsure_clause_is_not_a_second_question() -> None:
+    tr = with_clauses(tracker("审核都查什么？不通过怎么办", "faq_audit", active_loop=None),
+                      ("审核都查什么", "faq_audit", 0.9), ("不通过怎么办", "faq_policy", 0.4))
+    dispatcher = await run(ActionAnswerTopic(), tr)
+    assert all(a == ["faq_audit"] for a in answers(dispatcher))
+
+
+async def test_fallback_with_a_matching_passage_quotes_the_guide(
+    candidate_store: CandidateStore,
+) -> None:
+    tr = tracker("新机装好以后还会做功能测试吗", "nlu_fallback", active_loop=None)
+    tr.latest_message["intent_ranking"] = [
+        {"name": "nlu_fallback", "confidence": 0.3},
+        {"name": "faq_step_testing", "confidence": 0.29}, {"name": "faq_rebind", "confidence": 0.2},
+    ]
+    dispatcher = await run(ActionSuggestTopics(), tr)
+    [message] = dispatcher.messages
+    assert message["answers"] == ["faq_step_testing"] and message["grounded"]
+    quote = message["text"].split("“", 1)[1].rstrip("”")
+    assert quote in guide_text()
+    assert message["buttons"][0]["payload"] == "/faq_step_testing"
+    assert message["buttons"][-1]["payload"] == "/human_handoff"
+    [kept] = candidate_store.candidates()
+    assert (kept.reason, kept.text) == ("low_confidence", "新机装好以后还会做功能测试吗")
+
+
+async def test_fallback_without_a_trusted_passage_offers_topics(
+    candidate_store: CandidateStore,
+) -> None:
+    tr = tracker("嗯嗯那个啥", "nlu_fallback", active_loop=None)
+    tr.latest_message["intent_ranking"] = [
+        {"name": "nlu_fallback", "confidence": 0.3}, {"name": "faq_audit", "confidence": 0.2},
+    ]
+    dispatcher = await run(ActionSuggestTopics(), tr)
+    assert answers(dispatcher) == [["nlu_fallback"]]
+    assert "没有完全明白" in texts(dispatcher)
+    assert [c.reason for c in candidate_store.candidates()] == ["fallback"]
+
+
+async def test_a_value_or_a_reason_with_nothing_pending_asks_what_it_is_for() -> None:
+    value = tracker(MERCHANT, "inform", active_loop=None,
+                    entities=[entity("merchant_id", MERCHANT, MERCHANT)])
+    dispatcher = await run(ActionAskWhatFor(), value)
+    assert dispatcher.messages[0]["response"] == "utter_ask_what_for"
+    reason = tracker("业务调整", "inform", active_loop=None)
+    reason.latest_message["intent_ranking"] = [{"name": "faq_unbind_reasons", "confidence": 0.9}]
+    dispatcher = await run(ActionAskWhatFor(), reason)
+    assert dispatcher.messages[0]["response"] == "utter_ask_what_for"
+
+
+async def test_not_helpful_and_handoff_keep_the_question_before_them(
+    candidate_store: CandidateStore,
+) -> None:
+    tr = tracker("没用", "not_helpful", active_loop=None)
+    tr.events.insert(0, {"event": "user", "text": "旧机器能退押金吗", "input_channel": "rest",
+                         "parse_data": {"intent": {"name": "faq_funds", "confidence": 0.6}}})
+    dispatcher = await run(ActionNotHelpful(), tr)
+    assert answers(dispatcher) == [["not_helpful"]] and "转人工" in str(dispatcher.messages)
+    handoff = tracker("转人工", "human_handoff", active_loop=None)
+    handoff.events.insert(0, {"event": "user", "text": "押金多少", "parse_data": {}})
+    await run(ActionHumanHandoff(), handoff)
+    kept = {(c.text, c.reason) for c in candidate_store.candidates()}
+    assert kept == {("旧机器能退押金吗", "unhelpful"), ("押金多少", "handoff")}
+
+
+@pytest.mark.parametrize(("text", "label", "value", "field"), [
+    (MERCHANT, "merchant_id", MERCHANT, "merchant_id"),
+    (f"我的商户号是{MERCHANT}", "merchant_id", MERCHANT, "merchant_id"),
+    ("手机 13812345678", "phone", "13812345678", "contact_phone"),
+    ("SN8A2B3C4D5", "serial_number", "SN8A2B3C4D5", "serial_number"),
+])
+def test_a_message_that_is_only_a_value_is_recognised(
+    text: str, label: str, value: str, field: str
+) -> None:
+    assert plain_value(text, [entity(label, text, value)]) == field
+
+
+def test_a_value_with_other_words_is_not_plainly_a_value() -> None:
+    text = f"换新机了 商户号{MERCHANT}"
+    assert plain_value(text, [entity("merchant_id", text, MERCHANT)]) is None
+    assert mixup("merchant_id", MERCHANT, [entity("merchant_id", MERCHANT, MERCHANT)]) is None
+
+
+async def run_form(tr: Tracker) -> tuple[CollectingDispatcher, dict[str, Any]]:
+    dispatcher = CollectingDispatcher()
+    events = await ValidateUnbindForm().run(dispatcher, tr, DOMAIN)
+    return dispatcher, {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+async def test_merchant_number_repeated_as_the_reason_is_refused(service) -> None:
+    tr = tracker(MERCHANT, "inform", entities=[entity("merchant_id", MERCHANT, MERCHANT)],
+                 slots={"requested_slot": "unbind_reason", "merchant_id": MERCHANT})
+    dispatcher, slots = await run_form(tr)
+    assert slots["unbind_reason"] is None and slots.get("reason_detail") is None
+    assert "这看起来是商户号，不是解绑原因" in texts(dispatcher)
+
+
+@pytest.mark.parametrize(("asked", "text", "label", "title"), [
+    ("serial_number", "13812345678", "phone", "手机号"),
+    ("serial_number", MERCHANT, "merchant_id", "商户号"),
+    ("merchant_id", "13812345678", "phone", "手机号"),
+    ("contact_phone", MERCHANT, "merchant_id", "商户号"),
+    ("contact_phone", "SN8A2B3C4D5", "serial_number", "序列号"),
+])
+async def test_another_fields_value_is_never_stored_in_the_asked_field(
+    service, asked: str, text: str, label: str, title: str
+) -> None:
+    slots = {"requested_slot": asked, "merchant_id": MERCHANT, "unbind_reason": "更换设备"}
+    if asked == "merchant_id":
+        slots = {"requested_slot": asked}
+    tr = tracker(text, "inform", entities=[entity(label, text, text)], slots=slots)
+    dispatcher, set_slots = await run_form(tr)
+    assert set_slots[asked] is None
+    assert f"这看起来是{title}" in texts(dispatcher)
+    assert set_slots["failed_attempts"] == {asked: 1}

@@ -1,0 +1,80 @@
+"""Issue 14 through the running bot: what each reply answered is in the tracker, two
+questions get two answers, step questions get the step, the form refuses another field's
+value, candidates are kept, and the evaluation harness scores real turns."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from bot.db import make_engine
+from bot.evaluation.answered import turn_answers
+from bot.evaluation.message_set import Case
+from bot.evaluation.runner import run_cases
+from bot.learning.candidates import CandidateStore
+from tests.integration.test_rest_conversations import Chat
+
+pytestmark = pytest.mark.server
+MERCHANT = "849581058120021"
+
+
+def answered(bot, chat: Chat, text: str) -> tuple[str, frozenset[str], frozenset[str]]:
+    reply = chat.say(text)
+    events = requests.get(f"{bot.rasa_url}/conversations/{chat.sender}/tracker",
+                          timeout=30).json()["events"]
+    turn = turn_answers(events)
+    return reply, turn.first, turn.answered | turn.offered
+
+
+def test_every_reply_names_what_it_answers(running_bot):
+    chat = Chat(running_bot)
+    assert answered(running_bot, chat, "你好")[1] == {"greet"}
+    reply, first, _ = answered(running_bot, chat, "解绑要带什么资料")
+    assert first == {"faq_materials"} and "营业执照副本" in reply
+    assert answered(running_bot, chat, "今天天气怎么样")[1] == {"out_of_scope"}
+
+
+def test_a_step_question_gets_the_step_and_its_place(running_bot):
+    reply, first, _ = answered(running_bot, Chat(running_bot), "店员要培训吗")
+    assert first == {"faq_step_training"}
+    assert "第7步" in reply and "测试验证" in reply and "正式解绑" in reply
+
+
+def test_two_questions_get_both_answers(running_bot):
+    reply, first, every = answered(running_bot, Chat(running_bot), "要带什么资料，审核要多久")
+    assert first == {"faq_materials"} and "faq_audit" in every
+    assert "营业执照副本" in reply and "审核" in reply
+
+
+def test_merchant_number_given_as_the_reason_is_refused_and_the_form_goes_on(running_bot):
+    chat = Chat(running_bot)
+    chat.say("我要解绑")
+    assert "原因" in chat.say(MERCHANT)
+    reply = chat.say(MERCHANT)  # the number again, where the reason is asked
+    assert "这看起来是商户号，不是解绑原因" in reply and "请问解绑的原因是什么" in reply
+    assert "序列号" in chat.say("换新机了")  # the reason is taken now, not rejected as a serial
+    assert "手机" in chat.say("SN8A2B3C4D5")
+    summary = chat.say("13812345678")
+    assert "解绑原因：更换设备" in summary and f"商户号：{MERCHANT}" in summary
+
+
+def test_unclear_turns_are_kept_as_candidates(running_bot):
+    chat = Chat(running_bot)
+    chat.say("qwertyuiop")
+    store = CandidateStore(make_engine(running_bot.tickets_url))
+    try:
+        kept = [c for c in store.candidates() if c.sender_id == chat.sender]
+    finally:
+        store.engine.dispose()
+    assert [(c.reason, c.channel) for c in kept] == [("fallback", "rest")]
+
+
+def test_the_harness_scores_real_turns(running_bot):
+    cases = [Case("你好", "greet", ("plain",)),
+             Case("要带什么资料，审核要多久", "faq_materials", ("two_questions",),
+                  second="faq_audit"),
+             Case("你好", "faq_materials", ("plain",))]
+    results = run_cases(running_bot.rasa_url, cases, "harness-test")
+    assert [r.outcome.correct for r in results] == [True, True, False]
+    assert all(r.outcome.seconds > 0 for r in results)
+    assert results[1].parsed.intent == "faq_materials"

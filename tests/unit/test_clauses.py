@@ -1,0 +1,33 @@
+"""Messages that ask more than one thing are split into their questions."""
+
+import pytest
+
+from bot.nlu.clauses import split_clauses
+
+
+def clauses(text: str) -> list[str]:
+    return [text[a:b] for a, b in split_clauses(text)]
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("要带什么资料，多久能办完", ["要带什么资料", "多久能办完"]),
+    ("要带什么资料,多久能办完", ["要带什么资料", "多久能办完"]),  # as the normaliser leaves it
+    ("解绑需要哪些证件？还有客服电话是多少", ["解绑需要哪些证件", "还有客服电话是多少"]),
+    ("数据要不要备份另外钱会不会丢", ["数据要不要备份", "另外钱会不会丢"]),
+    ("解绑要带什么 多久能办好", ["解绑要带什么", "多久能办好"]),
+    ("解绑前要准备啥 顺便问下账户会冻结吗", ["解绑前要准备啥", "顺便问下账户会冻结吗"]),
+])
+def test_two_questions_are_two_clauses(text: str, expected: list[str]) -> None:
+    assert clauses(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "你好", "我要解绑 急", "unbind my pos", "好的。", "1.5", "还有", "  审核要多久？ ",
+])
+def test_one_question_stays_one_clause(text: str) -> None:
+    assert len(split_clauses(text)) == 1
+
+
+def test_offsets_point_into_the_text() -> None:
+    text = "  要带什么资料？  多久能办完 "
+    assert [text[a:b] for a, b in split_clauses(text)] == ["要带什么资料", "多久能办完"]

@@ -1,0 +1,132 @@
+"""The answer evaluation: what a turn answered, how it is judged, invented facts, sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.evaluation.answered import turn_answers
+from bot.evaluation.facts import invented_facts
+from bot.evaluation.message_set import Case, MessageSetError, load_cases
+from bot.evaluation.scoring import judge, narrower_topics, score_set
+from bot.nlu.training_examples import nlu_examples, normalise
+from bot.paths import ROOT
+
+DEV = ROOT / "tests" / "nlu_dev.yml"
+
+
+def user(text: str = "x") -> dict:
+    return {"event": "user", "text": text}
+
+
+def bot(text: str, answers: list[str] | None = None, nested: bool = False,
+        buttons: list[str] = (), grounded: bool = False) -> dict:
+    metadata: dict = {}
+    if answers is not None:
+        metadata = {"metadata": {"answers": answers}} if nested else {"answers": answers}
+    if grounded:
+        metadata["grounded"] = True
+    return {"event": "bot", "text": text, "metadata": metadata,
+            "data": {"buttons": [{"title": b, "payload": b} for b in buttons]}}
+
+
+def test_only_the_replies_after_the_last_user_message_count() -> None:
+    events = [user("a"), bot("old", ["faq_audit"]), {"event": "action", "name": "x"},
+              user("b"), bot("new", ["faq_materials"]), bot("more", ["faq_audit"])]
+    turn = turn_answers(events)
+    assert turn.first == {"faq_materials"}
+    assert turn.answered == {"faq_materials", "faq_audit"}
+    assert turn.text == "new\nmore"
+
+
+def test_response_metadata_buttons_and_actions_name_answers() -> None:
+    events = [user(), bot("您好", ["greet"], nested=True, buttons=["/faq_materials",
+                                                                  '/inform{"a":1}', "x"])]
+    turn = turn_answers(events)
+    assert turn.first == {"greet"}
+    assert turn.offered == {"faq_materials", "inform"}
+    status = [user(), {"event": "action", "name": "action_check_status"}, bot("工单…")]
+    assert turn_answers(status).first == {"check_status"}
+    untagged = [user(), {"event": "action", "name": "action_something"}, bot("…")]
+    assert turn_answers(untagged).first == frozenset()
+
+
+def test_judge_first_answer_also_ok_and_fallback() -> None:
+    case = Case("审核那步谁审", "faq_step_review", ("step",), also_ok=("faq_audit",))
+    assert judge(case, turn_answers([user(), bot("…", ["faq_audit"])])).correct
+    assert not judge(case, turn_answers([user(), bot("…", ["faq_process"])])).correct
+    assert not judge(case, turn_answers([user(), bot("…", ["nlu_fallback"])])).correct
+    fees = Case("解绑收费吗", "out_of_scope", ("not_in_guide",))
+    assert judge(fees, turn_answers([user(), bot("抱歉…", ["nlu_fallback"])])).correct
+
+
+def test_two_questions_need_the_second_answered_or_offered() -> None:
+    case = Case("要带什么资料，多久能办完", "faq_materials", ("two_questions",),
+                second="faq_audit")
+    both = [user(), bot("资料…", ["faq_materials"]), bot("审核…", ["faq_audit"])]
+    offered = [user(), bot("资料…", ["faq_materials"], buttons=["/faq_audit"])]
+    first_only = [user(), bot("资料…", ["faq_materials"])]
+    assert judge(case, turn_answers(both)).correct
+    assert judge(case, turn_answers(offered)).correct
+    outcome = judge(case, turn_answers(first_only))
+    assert not outcome.correct and outcome.second_ok is False
+
+
+def test_a_step_answer_satisfies_its_broad_topic_only_in_legacy_sets() -> None:
+    assert "faq_step_testing" in narrower_topics()["faq_process"]
+    assert "faq_step_freeze" in narrower_topics()["faq_funds"]
+    assert "faq_step_testing" not in narrower_topics().get("faq_rebind", ())
+    turn = turn_answers([user(), bot("测试验证…", ["faq_step_testing"])])
+    legacy = judge(Case("测试是哪步", "faq_process", ("holdout",), legacy=True), turn)
+    assert legacy.correct and legacy.by_narrower
+    assert not judge(Case("测试是哪步", "faq_process", ("step",)), turn).correct
+
+
+def test_invented_facts_are_numbers_the_guide_does_not_state() -> None:
+    assert invented_facts("审核一般需3-7个工作日") == []  # the guide says so
+    assert invented_facts("解绑费用是50元，三天办完") == ["50元", "三天"]
+    assert invented_facts("客服电话 4001234567") == ["4001234567"]
+    assert invented_facts("1. 营业执照\n2. 税务登记证\n请告诉我商户号（15位数字）") == []
+    assert invented_facts("热线 4001234567", allowed=["4001234567"]) == []
+
+
+def test_only_not_in_guide_replies_are_scanned() -> None:
+    turn = turn_answers([user(), bot("大概要5天", ["out_of_scope"])])
+    assert judge(Case("多少钱", "out_of_scope", ("not_in_guide",)), turn).invented == ("5天",)
+    assert judge(Case("多少钱", "out_of_scope", ("plain",)), turn).invented == ()
+
+
+def test_scores_per_kind_and_label() -> None:
+    good = turn_answers([user(), bot("…", ["faq_audit"])])
+    outcomes = [judge(Case("a", "faq_audit", ("plain", "impatient")), good),
+                judge(Case("b", "faq_materials", ("plain",)), good)]
+    score = score_set("x", outcomes)
+    assert (score.overall.correct, score.overall.total) == (1, 2)
+    assert score.per_kind["impatient"].accuracy == 1.0
+    assert score.per_kind["plain"].accuracy == 0.5
+    assert score.per_label["faq_materials"].accuracy == 0.0
+
+
+def test_blind_format_is_checked(tmp_path: Path) -> None:
+    path = tmp_path / "set.yml"
+    path.write_text("version: 1\nmessages:\n  - {text: 你好, expect: greet, kinds: [plain]}\n"
+                    "  - {text: x, expect: faq_nope, kinds: [plain]}\n", encoding="utf-8")
+    with pytest.raises(MessageSetError, match="faq_nope"):
+        load_cases(path)
+    path.write_text("version: 1\nmessages:\n  - {text: 你好, expect: greet, second: thank, "
+                    "kinds: [plain]}\n", encoding="utf-8")
+    with pytest.raises(MessageSetError, match="two_questions"):
+        load_cases(path)
+
+
+def test_development_set_is_well_formed_and_untrained() -> None:
+    cases = load_cases(DEV)
+    assert len(cases) >= 150
+    kinds = {kind for case in cases for kind in case.kinds}
+    assert {"step", "two_questions", "not_in_guide", "voice_runon", "dialect"} <= kinds
+    steps = {case.expect for case in cases if "step" in case.kinds}
+    assert len({s for s in steps if s.startswith("faq_step_")}) == 8
+    assert len({normalise(c.text) for c in cases}) == len(cases)
+    trained = nlu_examples()
+    assert [c.text for c in cases if normalise(c.text) in trained] == []
