@@ -13,7 +13,7 @@ from bot.tickets import migrate
 
 TABLES = {
     "tickets", "ticket_steps", "ticket_events", "ticket_counters", "owner_check_failures",
-    "console_audit", "wechat_callbacks",
+    "console_audit", "wechat_callbacks", "handoffs", "outbox", "notice_preferences",
 }
 
 
