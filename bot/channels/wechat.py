@@ -17,7 +17,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 
-from bot.channels.wechat_api import OfficialAccountApi
+from bot.channels.wechat_api import WECHAT_API_BASE, OfficialAccountApi
 from bot.channels.wechat_base import WeChatChannelBase
 from bot.channels.wechat_render import cdata_safe
 from bot.channels.wechat_request import (
@@ -35,7 +35,7 @@ from bot.channels.wechat_request import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_BASE = "https://api.weixin.qq.com"
+DEFAULT_API_BASE = WECHAT_API_BASE
 
 
 class WeChatInput(WeChatChannelBase):

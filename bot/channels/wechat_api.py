@@ -51,6 +51,8 @@ ERRCODE_TEXT = {
 WINDOW_ERRCODES = {45015, 45047}
 """The merchant must write first (WeChat's 48-hour window, or the reply quota within it)."""
 DEFAULT_SEND_TIMEOUT = 10.0
+WECHAT_API_BASE = "https://api.weixin.qq.com"
+WECOM_API_BASE = "https://qyapi.weixin.qq.com"
 
 
 class Result(enum.Enum):
@@ -104,7 +106,7 @@ class OfficialAccountApi(PlatformApi):
 
     appid: str
     secret: str
-    api_base: str = "https://api.weixin.qq.com"
+    api_base: str = WECHAT_API_BASE
 
     def token_request(self) -> tuple[str, dict[str, str]]:
         params = {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
@@ -127,7 +129,7 @@ class WeComApi(PlatformApi):
     corp_id: str
     secret: str
     agent_id: str
-    api_base: str = "https://qyapi.weixin.qq.com"
+    api_base: str = WECOM_API_BASE
 
     def token_request(self) -> tuple[str, dict[str, str]]:
         params = {"corpid": self.corp_id, "corpsecret": self.secret}

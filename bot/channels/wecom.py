@@ -16,7 +16,7 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.enterprise.replies import TextReply
 from wechatpy.exceptions import InvalidSignatureException
 
-from bot.channels.wechat_api import WeComApi
+from bot.channels.wechat_api import WECOM_API_BASE, WeComApi
 from bot.channels.wechat_base import WeChatChannelBase, WeChatCollector
 from bot.channels.wechat_render import cdata_safe
 from bot.channels.wechat_request import (
@@ -33,7 +33,7 @@ from bot.channels.wechat_request import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
+DEFAULT_API_BASE = WECOM_API_BASE
 
 
 class WeComCollector(WeChatCollector):

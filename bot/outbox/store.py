@@ -31,6 +31,10 @@ log = logging.getLogger(__name__)
 TABLE = OutboxMessage.__table__
 PREFS = NoticePreference.__table__
 MAX_ERROR = 500
+STATE_LABELS = {
+    "pending": "待发送", "leased": "发送中", "sent": "已送达", "failed": "发送失败",
+    "uncertain": "可能已送达", "held": "等待商户发消息", "opted_out": "商户已关闭通知",
+}
 
 
 class OutboxUnavailable(RuntimeError):
