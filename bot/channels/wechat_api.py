@@ -75,10 +75,11 @@ class Attempt:
 
     @property
     def reason(self) -> str:
-        """A short Chinese explanation for agents (never a secret)."""
+        """A short Chinese explanation for agents (never a secret; no "code" before the
+        number, or the log masking would take it for a verification code)."""
         if self.errcode is not None:
             text = ERRCODE_TEXT.get(self.errcode, "平台拒绝")
-            return f"errcode {self.errcode}：{text}"
+            return f"微信接口返回 {self.errcode}：{text}"
         return self.detail
 
 

@@ -36,8 +36,9 @@ from sqlalchemy.orm import Mapped
 from bot.tickets.models import Base, UTCDateTime
 
 STATES = ("pending", "leased", "sent", "failed", "uncertain", "held", "opted_out")
-WAITING = ("pending", "leased", "held")
-"""States that keep later messages of the same conversation waiting (order is kept)."""
+WAITING = ("pending", "leased")
+"""States that keep later messages of the same conversation waiting (order is kept).
+A ``held`` notice does not: an agent's reply behind it must fail at once, visibly."""
 KINDS = ("notice", "agent", "handoff")
 
 

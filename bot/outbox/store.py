@@ -169,7 +169,7 @@ class OutboxStore:
         """Take up to ``limit`` due rows for ``owner`` until ``lease_for`` seconds from now.
 
         A row is due when pending, its retry time has come, and no earlier row of the same
-        conversation is still waiting (pending, leased or held).
+        conversation is still on its way (pending or leased).
         """
         now = self.clock()
         earlier = TABLE.alias("earlier")

@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session
 from bot.db import make_engine, writer
 from bot.fields import mask_merchant_id
 from bot.logmask import mask_personal
-from bot.outbox.notices import write_step_notice
 from bot.redaction import redact_text
 from bot.tickets.models import (
     STEPS,
@@ -214,7 +213,9 @@ class TicketService:
                 ticket.status = TicketStatus.COMPLETED.value
                 _record(s, ticket, now, actor, note, None, "open", ticket.status)
             s.flush()
-            if changed:  # the merchant is told, in this same transaction (bot.outbox)
+            if changed:  # the merchant is told, in this same transaction
+                from bot.outbox.notices import write_step_notice  # (imports bot.tickets)
+
                 write_step_notice(s, ticket, name, new.value, note, now)
             if also is not None:
                 also(s)

@@ -13,7 +13,8 @@ It behaves like the real APIs where the bot depends on them:
   the last 48 hours gets **45015**, and more than 20 messages since their last one
   **45047**.
 
-Faults for failure tests: ``send_errcodes`` (answered in turn), ``http_statuses`` (an
+Faults for failure tests: ``send_errcodes`` (answered in turn; 0 lets that message
+through), ``http_statuses`` (an
 HTTP error instead), ``hang`` (requests wait until it is cleared), ``token_delay``.
 
 Use it in a test's event loop (``async with FakeWeChatApi().running()``) or, for a bot
@@ -23,7 +24,6 @@ running in other processes, in a thread of its own (``with fake.in_thread()``).
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.threaded import in_thread
 
 APPID = "wx1234567890abcdef"
 APPSECRET = "app-secret-never-logged-0123456789"
@@ -137,8 +139,8 @@ class FakeWeChatApi:
         problem = self._check_body(request.path, body)
         if problem is not None:
             return _error(*problem)
-        if self.send_errcodes:
-            errcode = self.send_errcodes.pop(0)
+        errcode = self.send_errcodes.pop(0) if self.send_errcodes else 0
+        if errcode:
             return _error(errcode, "injected")
         self.messages.append(record)
         return _error(0, "ok")
@@ -198,26 +200,11 @@ class FakeWeChatApi:
     @contextmanager
     def in_thread(self, port: int = 0) -> Iterator[FakeWeChatApi]:
         """Serve from a thread with its own event loop (for bots in other processes)."""
-        loop = asyncio.new_event_loop()
-        started = threading.Event()
-        stop = asyncio.Event()
-
-        async def serve() -> None:
-            async with self.running(port):
-                started.set()
-                await stop.wait()
-
-        thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
-        thread.start()
-        if not started.wait(15):
-            raise RuntimeError("the fake WeChat API did not start")
         try:
-            yield self
+            with in_thread(lambda: self.running(port)):
+                yield self
         finally:
             self.hang = False
-            loop.call_soon_threadsafe(stop.set)
-            thread.join(15)
-            loop.close()
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
         """Poll ``predicate`` (from another thread) until true or ``timeout`` s passed."""
