@@ -21,6 +21,7 @@ from bot.tickets.values import SHANGHAI
 
 from .unbind_form import (
     DRAFT_SLOTS,
+    FAILED_ATTEMPTS_HANDOFF,
     FIELD_TITLES,
     FORM_SLOTS,
     LAST_TICKET,
@@ -304,7 +305,8 @@ class ActionShowVerifiedTicket(Action):
         except TicketError:
             check = None
         if check is not None and check.outcome is OwnerCheckOutcome.THROTTLED:
-            dispatcher.utter_message(text="核对失败的次数太多，请稍后再试，或转人工处理。")
+            dispatcher.utter_message(text="核对失败的次数太多，请稍后再试，或转人工处理。",
+                                     buttons=[FAILED_ATTEMPTS_HANDOFF])
         elif check is None or check.outcome is not OwnerCheckOutcome.MATCH or not check.ticket:
             dispatcher.utter_message(
                 text="抱歉，核对信息不一致，无法显示这个工单。请检查工单号、商户号和手机后四位。"

@@ -1,10 +1,11 @@
-"""Answers from the guide, fallback suggestions and the human hand-off."""
+"""Answers from the guide and fallback suggestions (the hand-off: ``actions.handoff``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.knowledge.topics import follow_up_buttons, load_topics, topic_for_intent
@@ -12,6 +13,9 @@ from bot.settings import Contacts
 
 SUGGESTIONS = 3
 HANDOFF_BUTTON = {"title": "转人工", "payload": "/human_handoff"}
+LOW_CONFIDENCE_STREAK = 3
+"""Turns in a row the bot did not understand before it hands the conversation off."""
+
 
 
 def utter_topic(dispatcher: CollectingDispatcher, topic_id: str, buttons: bool = True) -> None:
@@ -44,8 +48,23 @@ class ActionAnswerTopic(Action):
         return []
 
 
+def low_confidence_streak(events: list[dict[str, Any]]) -> int:
+    """How many of the latest user turns in a row the NLU did not understand (since the
+    last hand-off)."""
+    streak = 0
+    for event in reversed(events):
+        if event.get("event") == "action" and event.get("name") == "action_human_handoff":
+            break
+        if event.get("event") == "user":
+            if ((event.get("parse_data") or {}).get("intent") or {}).get("name") != "nlu_fallback":
+                break
+            streak += 1
+    return streak
+
+
 class ActionSuggestTopics(Action):
-    """Low-confidence input: offer the closest guide topics as buttons."""
+    """Low-confidence input: offer the closest guide topics as buttons; after
+    ``LOW_CONFIDENCE_STREAK`` such turns in a row, hand off to a person instead."""
 
     def name(self) -> str:
         return "action_suggest_topics"
@@ -53,6 +72,8 @@ class ActionSuggestTopics(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        if low_confidence_streak(tracker.events) >= LOW_CONFIDENCE_STREAK:
+            return [FollowupAction("action_human_handoff")]
         ranking = tracker.latest_message.get("intent_ranking") or []
         topics = [topic_for_intent(item.get("name")) for item in ranking]
         closest = [t for t in topics if t is not None][:SUGGESTIONS]
@@ -61,22 +82,4 @@ class ActionSuggestTopics(Action):
             text="抱歉，我没有完全明白您的意思。您是想问下面哪一个？也可以换个说法再问我。",
             buttons=[*buttons, HANDOFF_BUTTON],
         )
-        return []
-
-
-class ActionHumanHandoff(Action):
-    """Gives the configured ways to reach a person. Form data is kept."""
-
-    def name(self) -> str:
-        return "action_human_handoff"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        dispatcher.utter_message(text="好的，这个问题交给海科融通的工作人员来处理。")
-        utter_topic(dispatcher, "contact_support", buttons=False)
-        if tracker.get_slot("merchant_id"):
-            dispatcher.utter_message(
-                text="您已经填写的信息我都保留着，需要时说“我要解绑”可以接着填写。"
-            )
         return []

@@ -1,8 +1,9 @@
 """``python -m bot.outbox``: run the outbox worker, or look at the outbox.
 
-- ``python -m bot.outbox`` (or ``worker``): deliver agent replies and notices until
-  SIGTERM; ``make run`` starts it. Uses ``DATABASE_URL``, ``TRACKER_STORE_URL``,
-  ``RASA_URL`` (+ ``RASA_AUTH_TOKEN``) and the ``WECHAT_*`` / ``WECOM_*`` settings.
+- ``python -m bot.outbox`` (or ``worker [--rasa-url URL] [--port N]``): deliver agent
+  replies and notices until SIGTERM; ``make run`` starts it. Uses ``DATABASE_URL``,
+  ``TRACKER_STORE_URL``, ``RASA_URL`` (+ ``RASA_AUTH_TOKEN``) and the ``WECHAT_*`` /
+  ``WECOM_*`` settings; with ``--port``, ``GET /health`` answers on 127.0.0.1.
 - ``python -m bot.outbox list [--ticket UB-…] [--state failed]``: rows and their state.
 - ``python -m bot.outbox resend ID``: send a failed or uncertain row again.
 """
@@ -24,7 +25,9 @@ from bot.tickets.values import SHANGHAI
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.outbox")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("worker", help="deliver queued messages (the default)")
+    work = sub.add_parser("worker", help="deliver queued messages (the default)")
+    work.add_argument("--rasa-url", help="Rasa's address (default: RASA_URL)")
+    work.add_argument("--port", type=int, help="serve GET /health on 127.0.0.1:PORT")
     listing = sub.add_parser("list", help="show outbox rows, newest first")
     listing.add_argument("--ticket")
     listing.add_argument("--state", choices=sorted(STATE_LABELS))
@@ -33,12 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     resend.add_argument("id", type=int)
     args = parser.parse_args(argv)
     if args.command in (None, "worker"):
+        from bot.outbox.adapters import rasa_recorder
         from bot.outbox.worker import build_worker, serve
 
         mask_logs()
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        asyncio.run(serve(build_worker()))
+        recorder = rasa_recorder(getattr(args, "rasa_url", None))
+        asyncio.run(serve(build_worker(recorder=recorder), getattr(args, "port", None)))
         return 0
     store = OutboxStore(make_engine())
     if args.command == "resend":

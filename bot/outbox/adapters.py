@@ -252,7 +252,7 @@ def platform_adapters(recorder: RasaRecorder, timeout: float) -> dict[str, Adapt
     return adapters
 
 
-def rasa_recorder() -> RasaRecorder:
-    """The recorder for ``RASA_URL`` (with ``RASA_AUTH_TOKEN`` when set)."""
-    return RasaRecorder(os.environ.get("RASA_URL", "http://127.0.0.1:5005"),
+def rasa_recorder(url: str | None = None) -> RasaRecorder:
+    """The recorder for ``url`` or ``RASA_URL`` (with ``RASA_AUTH_TOKEN`` when set)."""
+    return RasaRecorder(url or os.environ.get("RASA_URL", "http://127.0.0.1:5005"),
                         os.environ.get("RASA_AUTH_TOKEN", "").strip())

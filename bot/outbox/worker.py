@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from aiohttp import web
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
@@ -214,13 +215,35 @@ async def close(worker: OutboxWorker) -> None:
     worker.handoffs.engine.dispose()
 
 
-async def serve(worker: OutboxWorker) -> None:
-    """Run until SIGTERM/SIGINT."""
+async def health_server(worker: OutboxWorker, port: int) -> web.AppRunner:
+    """``GET /health`` on 127.0.0.1:``port``: the worker runs and reaches its database."""
+
+    async def health(request: web.Request) -> web.Response:
+        try:
+            await worker._run(worker.store.recent, 1)
+        except Exception as exc:  # noqa: BLE001 - say what is wrong
+            return web.json_response({"status": "database unavailable",
+                                      "error": type(exc).__name__}, status=503)
+        return web.json_response({"status": "ok", "worker": worker.owner})
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def serve(worker: OutboxWorker, port: int | None = None) -> None:
+    """Run until SIGTERM/SIGINT (with the health endpoint when ``port`` is given)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    runner = await health_server(worker, port) if port else None
     try:
         await worker.run(stop)
     finally:
+        if runner is not None:
+            await runner.cleanup()
         await close(worker)

@@ -40,7 +40,8 @@ def _postgres_url() -> str:
 
 @pytest.fixture
 def postgres_url() -> str:
-    """A PostgreSQL URL on a database of these tests' own (``OPS_TEST_DB``, ``jiebang_test_ops``)."""
+    """A PostgreSQL URL on a database of these tests' own (``OPS_TEST_DB``,
+    ``jiebang_test_ops``)."""
     return _postgres_url()
 
 
