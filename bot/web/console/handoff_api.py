@@ -108,14 +108,15 @@ def _open_tickets(ctx: ConsoleContext, sender_id: str) -> list[str]:
 
 
 def _summary(ctx: ConsoleContext, view: HandoffView) -> dict[str, Any]:
-    """What the queue shows of a conversation: its newest message and open tickets."""
+    """What the queue shows of a conversation: the merchant's newest message (among the
+    last few) and the open tickets."""
     try:
-        turns = ctx.transcripts.last(view.sender_id, 1).turns
+        turns = ctx.transcripts.last(view.sender_id, 20).turns
     except TranscriptUnavailable:
         turns = []
+    said = [t for t in turns if t.speaker == "user"]
     return {"open_tickets": _open_tickets(ctx, view.sender_id),
-            "preview": turns[-1].text if turns else "",
-            "preview_speaker": turns[-1].speaker if turns else None}
+            "preview": said[-1].text if said else ""}
 
 
 def _queue(ctx: ConsoleContext) -> list[tuple[HandoffView, dict[str, Any]]]:
