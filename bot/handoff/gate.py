@@ -32,7 +32,7 @@ from typing import Any
 from rasa.core.channels.channel import UserMessage
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.events import UserUttered
-from sqlalchemy import func, update
+from sqlalchemy import event, func, update
 from sqlalchemy.engine import Engine
 
 from bot.db import database_url, make_engine, writer
@@ -83,20 +83,43 @@ class HandoffGate:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            # No pre-ping: it would double the cost; a dropped connection fails one check
-            # (the bot then answers) and the pool reconnects on the next.
-            self._engine = make_engine(self._url or database_url(), pool_pre_ping=False)
-            marker = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
+            # No pre-ping and no reset on return: each would add a round trip. A dropped
+            # connection fails one check (the bot then answers) and is replaced.
+            engine = make_engine(self._url or database_url(), pool_pre_ping=False,
+                                 pool_reset_on_return=None)
+            if engine.dialect.name == "postgresql":
+
+                @event.listens_for(engine, "connect")
+                def _autocommit(dbapi_conn: Any, _record: Any) -> None:
+                    dbapi_conn.autocommit = True  # a lone SELECT opens no transaction
+
+            marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
             self._sql = _QUERY.format(p=marker)
+            self._engine = engine
         return self._engine
+
+    def _lookup(self, channel: str, sender_id: str) -> tuple | None:
+        """The one query, on a pooled DB-API connection (no transaction around it)."""
+        raw = self.engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            try:
+                cursor.execute(self._sql, (channel, sender_id))
+                return cursor.fetchone()
+            finally:
+                cursor.close()
+        except Exception:
+            raw.invalidate()  # never hand a broken connection to the next check
+            raise
+        finally:
+            raw.close()
 
     def claim(
         self, channel: str | None, sender_id: str, now: datetime | None = None
     ) -> Claim | None:
         """The active claim on the conversation, or None (also when the check fails)."""
         try:
-            with self.engine.connect() as conn:
-                row = conn.exec_driver_sql(self._sql, (channel or "", sender_id)).first()
+            row = self._lookup(channel or "", sender_id)
         except Exception as exc:  # noqa: BLE001 - fail open: the bot answers
             if time.monotonic() - self._failed_at > 60:
                 logger.error("handoff check failed (%s); the bot answers", type(exc).__name__)
