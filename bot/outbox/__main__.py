@@ -27,7 +27,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command")
     work = sub.add_parser("worker", help="deliver queued messages (the default)")
     work.add_argument("--rasa-url", help="Rasa's address (default: RASA_URL)")
-    work.add_argument("--port", type=int, help="serve GET /health on 127.0.0.1:PORT")
+    work.add_argument("--port", type=int, help="serve GET /health on HOST:PORT")
+    work.add_argument("--host", default="127.0.0.1", help="the health address (127.0.0.1)")
     listing = sub.add_parser("list", help="show outbox rows, newest first")
     listing.add_argument("--ticket")
     listing.add_argument("--state", choices=sorted(STATE_LABELS))
@@ -43,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         recorder = rasa_recorder(getattr(args, "rasa_url", None))
-        asyncio.run(serve(build_worker(recorder=recorder), getattr(args, "port", None)))
+        asyncio.run(serve(build_worker(recorder=recorder), getattr(args, "port", None),
+                          getattr(args, "host", "127.0.0.1")))
         return 0
     store = OutboxStore(make_engine())
     if args.command == "resend":

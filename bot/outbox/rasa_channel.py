@@ -114,6 +114,9 @@ async def push(request: Request, body: dict[str, Any], timestamp: float) -> bool
                "kind": body["kind"], "time": timestamp * 1000}
     if body.get("agent"):
         payload["agent"] = body["agent"]
+    room_push = getattr(chat, "push", None)
+    if room_push is not None:  # this replica's rooms and, through Redis, the others'
+        return await room_push.send(body["sender_id"], payload)
     await chat.sio.emit(chat.bot_message_evt, payload, room=body["sender_id"],
                         namespace=chat.namespace)
     return True

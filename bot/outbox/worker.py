@@ -215,8 +215,9 @@ async def close(worker: OutboxWorker) -> None:
     worker.handoffs.engine.dispose()
 
 
-async def health_server(worker: OutboxWorker, port: int) -> web.AppRunner:
-    """``GET /health`` on 127.0.0.1:``port``: the worker runs and reaches its database."""
+async def health_server(worker: OutboxWorker, port: int, host: str = "127.0.0.1"
+                        ) -> web.AppRunner:
+    """``GET /health`` on ``host``:``port``: the worker runs and reaches its database."""
 
     async def health(request: web.Request) -> web.Response:
         try:
@@ -230,17 +231,17 @@ async def health_server(worker: OutboxWorker, port: int) -> web.AppRunner:
     app.router.add_get("/health", health)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, host, port).start()
     return runner
 
 
-async def serve(worker: OutboxWorker, port: int | None = None) -> None:
+async def serve(worker: OutboxWorker, port: int | None = None, host: str = "127.0.0.1") -> None:
     """Run until SIGTERM/SIGINT (with the health endpoint when ``port`` is given)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    runner = await health_server(worker, port) if port else None
+    runner = await health_server(worker, port, host) if port else None
     try:
         await worker.run(stop)
     finally:
