@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -372,12 +372,18 @@ class OutboxStore:
             return notices_enabled(conn, channel, sender_id)
 
 
-def pending_count(engine: Engine, channel: str, sender_id: str) -> int:
-    """How many rows of one conversation are still on their way (for tests and checks)."""
-    with engine.connect() as conn:
-        return len(conn.execute(
-            select(TABLE.c.id).where(
-                TABLE.c.channel == channel, TABLE.c.sender_id == sender_id,
-                or_(*(TABLE.c.state == s for s in WAITING)),
-            )
-        ).all())
+def purge_before(engine: Engine, cutoff: datetime) -> tuple[int, int]:
+    """Retention (``python -m bot.privacy purge``): delete outbox rows that are settled
+    and older than ``cutoff``, and handoffs closed (or asked off duty) before it.
+    Returns (outbox rows, handoffs) deleted."""
+    from bot.handoff.models import Handoff
+
+    handoffs = Handoff.__table__
+    with writer(engine).begin() as conn:
+        rows = conn.execute(
+            delete(TABLE).where(TABLE.c.created_at < cutoff, TABLE.c.state.notin_(WAITING))
+        ).rowcount
+        old = or_(and_(handoffs.c.state == "closed", handoffs.c.closed_at < cutoff),
+                  and_(handoffs.c.state == "offline", handoffs.c.created_at < cutoff))
+        closed = conn.execute(delete(handoffs).where(old)).rowcount
+    return rows, closed

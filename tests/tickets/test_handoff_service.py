@@ -111,3 +111,19 @@ def test_off_duty_requests_are_recorded_and_a_left_message_queues_them(engine, c
     assert left.id == asked.handoff.id and left.state == "queued"
     assert left.left_message == "请明天联系我"
     assert [h.id for h in night.queue()] == [left.id]
+
+
+def test_retention_deletes_old_settled_messages_and_finished_handoffs(engine, handoffs, clock):
+    from bot.outbox.store import purge_before
+
+    done = handoffs.request("rest", "old", "requested").handoff
+    handoffs.claim(done.id, "张三")
+    handoffs.reply(done.id, "张三", "旧消息")
+    handoffs.release(done.id, "张三", "close")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE outbox SET state = 'sent'")
+    live = handoffs.request("rest", "new", "requested").handoff
+    clock.advance(days=200)
+    assert purge_before(engine, clock() - timedelta(days=180)) == (3, 1)
+    assert handoffs.get(done.id) is None and handoffs.get(live.id) is not None
+    assert purge_before(engine, clock() - timedelta(days=180)) == (0, 0)
