@@ -212,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         env.setdefault("HANDOFF_HOURS", "always")
         profile = Profile(settings, base_env=env)
         started = time.time()
-        profile.start()
+        profile.start(timeout=600)  # two Rasa replicas on 2 shared cores can take minutes
         report["profile_start_seconds"] = round(time.time() - started, 1)
         print(f"profile ready in {report['profile_start_seconds']} s", flush=True)
         probe = Probe(f"{settings.public_url}/webhooks/rest/webhook")

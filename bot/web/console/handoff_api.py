@@ -89,6 +89,12 @@ def _bad_id(value: int) -> bool:
     return not 0 < value < 2**31
 
 
+def _bad_query(request: Request, allowed: tuple[str, ...]) -> bool:
+    """Unknown query parameters, or ``poll`` other than 1."""
+    args = request.get_args(keep_blank_values=True)
+    return bool(set(args) - set(allowed)) or ("poll" in args and args.get("poll") != "1")
+
+
 def _in_transaction_audit(request: Request, action: str, params: dict[str, str]) -> Any:
     """The audit row written inside the change's own transaction."""
     ctx, agent, verified = _ctx(request), request.ctx.agent, request.ctx.verified
@@ -128,6 +134,8 @@ async def handoff_queue(request: Request) -> HTTPResponse:
     """``GET /api/handoffs``: queued and claimed conversations (and those closed in the
     last hour), longest waiting first."""
     ctx = _ctx(request)
+    if _bad_query(request, ("poll",)):
+        return await audited(request, "handoffs.queue", {}, error(400, "只接受参数 poll=1"), 0)
     polling = request.args.get("poll") == "1"
     try:
         rows = await blocking(_queue, ctx)
@@ -171,8 +179,13 @@ async def handoff_detail(request: Request, handoff_id: int) -> HTTPResponse:
     tickets and, for WeChat, whether the 48-hour window is open."""
     ctx = _ctx(request)
     raw_after = request.args.get("after", "0")
-    after = int(raw_after) if raw_after.isdigit() and len(raw_after) < 19 else 0
     params = {"handoff": str(handoff_id)}
+    if _bad_query(request, ("after",)) or not (
+        raw_after.isascii() and raw_after.isdigit() and len(raw_after) < 19
+    ):
+        return await audited(request, "handoffs.read", params,
+                             error(400, "after 应为事件编号（数字）"), 0)
+    after = int(raw_after)
     if _bad_id(handoff_id):
         return await audited(request, "handoffs.read", params,
                              error(404, f"找不到人工会话 {handoff_id}"), 0)
@@ -304,11 +317,15 @@ async def notices(request: Request) -> HTTPResponse:
     """``GET /api/notices[?ticket=…][&state=…]``: step-change notices and their delivery
     state, newest first (at most 200)."""
     ctx = _ctx(request)
-    ticket = (request.args.get("ticket") or "").strip().upper()[:20]
+    raw_ticket = request.args.get("ticket") or ""
+    ticket = raw_ticket.strip().upper()[:20]
     state = request.args.get("state") or ""
     params = {"ticket": ticket, "state": state[:16]}
-    if state and state not in STATE_LABELS:
+    if state and state not in STATE_LABELS or "state" in request.args and not state:
         reply = error(400, f"state 应为 {'、'.join(STATE_LABELS)} 之一")
+        return await audited(request, "notices.list", params, reply, 0)
+    if len(raw_ticket) > 64 or _bad_query(request, ("ticket", "state", "poll")):
+        reply = error(400, "ticket 最多64个字符，poll 只能是 1")
         return await audited(request, "notices.list", params, reply, 0)
     fetch = (functools.partial(ctx.outbox.of_ticket, ticket) if ticket
              else functools.partial(ctx.outbox.recent, 200, ("notice",),
