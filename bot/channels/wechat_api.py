@@ -23,7 +23,7 @@ import asyncio
 import enum
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import aiohttp
 import requests
@@ -87,14 +87,22 @@ class PlatformApi:
     """One platform's token request and text message, through wechatpy's client."""
 
     api_base: str
+    client_class: ClassVar[type]
 
     def token_request(self) -> tuple[str, dict[str, str]]:
         """URL and query parameters of the access-token request."""
         raise NotImplementedError
 
+    def credentials(self) -> tuple[str, str]:
+        """What wechatpy's client is built with: (AppID or CorpID, secret)."""
+        raise NotImplementedError
+
     def client(self, token: str, timeout: float) -> Any:
         """A wechatpy client that uses ``token`` and this API's base URL."""
-        raise NotImplementedError
+        client = self.client_class(*self.credentials(), access_token=token, timeout=timeout,
+                                   auto_retry=False)
+        client.API_BASE_URL = f"{self.api_base}/cgi-bin/"
+        return client
 
     def send_text(self, client: Any, to_user: str, text: str) -> dict[str, Any]:
         """Send one text (blocking); wechatpy raises on an errcode."""
@@ -113,11 +121,10 @@ class OfficialAccountApi(PlatformApi):
         params = {"grant_type": "client_credential", "appid": self.appid, "secret": self.secret}
         return f"{self.api_base}/cgi-bin/token", params
 
-    def client(self, token: str, timeout: float) -> WeChatClient:
-        client = WeChatClient(self.appid, self.secret, access_token=token, timeout=timeout,
-                              auto_retry=False)
-        client.API_BASE_URL = f"{self.api_base}/cgi-bin/"
-        return client
+    client_class: ClassVar[type] = WeChatClient
+
+    def credentials(self) -> tuple[str, str]:
+        return self.appid, self.secret
 
     def send_text(self, client: WeChatClient, to_user: str, text: str) -> dict[str, Any]:
         return client.message.send_text(to_user, text)
@@ -136,11 +143,10 @@ class WeComApi(PlatformApi):
         params = {"corpid": self.corp_id, "corpsecret": self.secret}
         return f"{self.api_base}/cgi-bin/gettoken", params
 
-    def client(self, token: str, timeout: float) -> WeComClient:
-        client = WeComClient(self.corp_id, self.secret, access_token=token, timeout=timeout,
-                             auto_retry=False)
-        client.API_BASE_URL = f"{self.api_base}/cgi-bin/"
-        return client
+    client_class: ClassVar[type] = WeComClient
+
+    def credentials(self) -> tuple[str, str]:
+        return self.corp_id, self.secret
 
     def send_text(self, client: WeComClient, to_user: str, text: str) -> dict[str, Any]:
         return client.message.send_text(int(self.agent_id or 0), to_user, text)

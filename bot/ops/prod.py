@@ -280,7 +280,7 @@ class Profile:
         os.kill(pid, sig)
         return pid
 
-    def stop(self, grace: float = 30.0) -> None:
+    def stop(self, grace: float = 60.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         os.killpg(self.process.pid, signal.SIGTERM)

@@ -47,7 +47,7 @@ from bot.channels.wechat_request import common_settings, setting
 from bot.channels.wechat_sqlstore import dedup_store
 from bot.channels.wechat_store import make_store
 from bot.channels.wechat_token import AccessTokenCache
-from bot.outbox.store import Leased, OutboxStore
+from bot.outbox.store import OutboxRow, OutboxStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -70,7 +70,7 @@ class Lease:
     """A leased row's progress, written as it happens (in a worker thread)."""
 
     store: OutboxStore
-    row: Leased
+    row: OutboxRow
     owner: str
     lease_for: float = 120.0
 
@@ -97,7 +97,7 @@ class Lease:
 
 
 class Adapter(Protocol):
-    async def deliver(self, row: Leased, lease: Lease) -> Delivery: ...
+    async def deliver(self, row: OutboxRow, lease: Lease) -> Delivery: ...
 
 
 @dataclass
@@ -115,7 +115,7 @@ class RasaRecorder:
                 timeout=aiohttp.ClientTimeout(total=self.timeout))
         return self._session
 
-    async def store(self, row: Leased, push: bool) -> str | None:
+    async def store(self, row: OutboxRow, push: bool) -> str | None:
         """None when stored, else why not (the row is retried)."""
         body = {"outbox_id": row.id, "sender_id": row.sender_id, "channel": row.channel,
                 "kind": row.kind, "text": row.text, "agent": row.agent,
@@ -143,7 +143,7 @@ class RecordOnly:
     recorder: RasaRecorder
     push: bool = False
 
-    async def deliver(self, row: Leased, lease: Lease) -> Delivery:
+    async def deliver(self, row: OutboxRow, lease: Lease) -> Delivery:
         problem = await self.recorder.store(row, push=self.push)
         return Delivery("pending", problem) if problem else Delivery("sent")
 
@@ -180,7 +180,7 @@ class PlatformAdapter:
     sender: PlatformSender
     timeout: float = 10.0
 
-    async def deliver(self, row: Leased, lease: Lease) -> Delivery:
+    async def deliver(self, row: OutboxRow, lease: Lease) -> Delivery:
         if not row.recorded:
             problem = await self.recorder.store(row, push=False)
             if problem:
@@ -194,7 +194,7 @@ class PlatformAdapter:
             await lease.part_sent(index + 1)
         return Delivery("sent")
 
-    async def _send_part(self, row: Leased, text: str, lease: Lease) -> Delivery | None:
+    async def _send_part(self, row: OutboxRow, text: str, lease: Lease) -> Delivery | None:
         """None once the part is delivered, else the row's outcome."""
         for attempt in (1, 2):  # the second only after the token was refused
             await lease.start_send()
@@ -221,7 +221,7 @@ class Unconfigured:
 
     missing: str
 
-    async def deliver(self, row: Leased, lease: Lease) -> Delivery:
+    async def deliver(self, row: OutboxRow, lease: Lease) -> Delivery:
         return Delivery("failed", f"渠道未配置：请设置 {self.missing}")
 
 

@@ -46,26 +46,8 @@ def utcnow() -> datetime:
 
 
 @dataclass(frozen=True)
-class Leased:
-    """A row a worker holds: what to send, where, and how far it got."""
-
-    id: int
-    kind: str
-    channel: str
-    sender_id: str
-    text: str
-    agent: str | None
-    ticket_no: str | None
-    handoff_id: int | None
-    attempts: int
-    parts_sent: int
-    recorded: bool
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class OutboxView:
-    """A row as the console shows it."""
+class OutboxRow:
+    """An outbox row, detached: what a worker sends and what the console shows."""
 
     id: int
     kind: str
@@ -78,6 +60,8 @@ class OutboxView:
     handoff_id: int | None
     state: str
     attempts: int
+    parts_sent: int
+    recorded: bool
     last_error: str
     created_at: datetime
     updated_at: datetime
@@ -137,13 +121,13 @@ def notices_enabled(session: Session | Connection, channel: str, sender_id: str)
     return enabled is not False
 
 
-def _view(row: object) -> OutboxView:
-    return OutboxView(
+def _view(row: object) -> OutboxRow:
+    return OutboxRow(
         id=row.id, kind=row.kind, channel=row.channel, sender_id=row.sender_id, text=row.text,
         agent=row.agent, ticket_no=row.ticket_no, step=row.step, handoff_id=row.handoff_id,
-        state=row.state, attempts=row.attempts, last_error=row.last_error,
-        created_at=row.created_at, updated_at=row.updated_at, sent_at=row.sent_at,
-        client_key=row.client_key,
+        state=row.state, attempts=row.attempts, parts_sent=row.parts_sent,
+        recorded=bool(row.recorded), last_error=row.last_error, created_at=row.created_at,
+        updated_at=row.updated_at, sent_at=row.sent_at, client_key=row.client_key,
     )
 
 
@@ -165,7 +149,7 @@ class OutboxStore:
 
     # -- workers ---------------------------------------------------------------------
 
-    def lease(self, owner: str, limit: int = 10, lease_for: float = 120.0) -> list[Leased]:
+    def lease(self, owner: str, limit: int = 10, lease_for: float = 120.0) -> list[OutboxRow]:
         """Take up to ``limit`` due rows for ``owner`` until ``lease_for`` seconds from now.
 
         A row is due when pending, its retry time has come, and no earlier row of the same
@@ -203,11 +187,7 @@ class OutboxStore:
                 select(TABLE).where(TABLE.c.id.in_(ids), TABLE.c.lease_owner == owner,
                                     TABLE.c.state == "leased").order_by(TABLE.c.id)
             ).all()
-        return [
-            Leased(r.id, r.kind, r.channel, r.sender_id, r.text, r.agent, r.ticket_no,
-                   r.handoff_id, r.attempts, r.parts_sent, bool(r.recorded), r.created_at)
-            for r in rows
-        ]
+        return [_view(r) for r in rows]
 
     def _mine(self, row_id: int, owner: str) -> object:
         return and_(TABLE.c.id == row_id, TABLE.c.state == "leased", TABLE.c.lease_owner == owner)
@@ -310,7 +290,7 @@ class OutboxStore:
 
     # -- console ---------------------------------------------------------------------
 
-    def resend(self, row_id: int) -> OutboxView | None:
+    def resend(self, row_id: int) -> OutboxRow | None:
         """Send a failed or uncertain row again (an agent's decision); None if not allowed."""
         now = self.clock()
         with self._begin() as conn:
@@ -323,21 +303,21 @@ class OutboxStore:
             row = conn.execute(select(TABLE).where(TABLE.c.id == row_id)).first()
         return _view(row) if changed and row is not None else None
 
-    def get(self, row_id: int) -> OutboxView | None:
+    def get(self, row_id: int) -> OutboxRow | None:
         with self._begin(write=False) as conn:
             row = conn.execute(select(TABLE).where(TABLE.c.id == row_id)).first()
         return _view(row) if row is not None else None
 
-    def of_ticket(self, ticket_no: str) -> list[OutboxView]:
+    def of_ticket(self, ticket_no: str) -> list[OutboxRow]:
         return self._views(TABLE.c.ticket_no == ticket_no, newest_first=True)
 
-    def of_handoff(self, handoff_id: int) -> list[OutboxView]:
+    def of_handoff(self, handoff_id: int) -> list[OutboxRow]:
         return self._views(TABLE.c.handoff_id == handoff_id)
 
     def recent(
         self, limit: int = 100, kinds: Sequence[str] = ("notice",),
         states: Sequence[str] | None = None,
-    ) -> list[OutboxView]:
+    ) -> list[OutboxRow]:
         condition = TABLE.c.kind.in_(list(kinds))
         if states:
             condition = and_(condition, TABLE.c.state.in_(list(states)))
@@ -345,7 +325,7 @@ class OutboxStore:
 
     def _views(
         self, condition: object, newest_first: bool = False, limit: int | None = None
-    ) -> list[OutboxView]:
+    ) -> list[OutboxRow]:
         order = TABLE.c.id.desc() if newest_first else TABLE.c.id
         stmt = select(TABLE).where(condition).order_by(order)  # type: ignore[arg-type]
         if limit is not None:

@@ -50,7 +50,7 @@ from bot.outbox.adapters import (
     rasa_recorder,
     web_chat,
 )
-from bot.outbox.store import Backoff, Leased, OutboxStore
+from bot.outbox.store import Backoff, OutboxRow, OutboxStore
 from bot.web.console.conversations import events
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class OutboxWorker:
                 ready.append(row_id)
         return self.store.release_held(ready)
 
-    async def deliver(self, row: Leased) -> str:
+    async def deliver(self, row: OutboxRow) -> str:
         """Deliver one leased row and settle it; its new state."""
         adapter = self.adapters.get(row.channel, self.fallback)
         lease = Lease(self.store, row, self.owner, self.settings.lease_for)

@@ -8,18 +8,18 @@ tested with the running bot (tests/handoff).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.threaded import in_thread
+from tests.fakes.threaded import ServedInThread
 
 
 @dataclass
-class FakeRasaOutbound:
+class FakeRasaOutbound(ServedInThread):
     calls: list[dict[str, Any]] = field(default_factory=list)
     stored: dict[int, dict[str, Any]] = field(default_factory=dict)
     fail_next: list[int] = field(default_factory=list)
@@ -56,10 +56,3 @@ class FakeRasaOutbound:
             self.hang = False
             await runner.cleanup()
 
-    @contextmanager
-    def in_thread(self) -> Iterator[FakeRasaOutbound]:
-        try:
-            with in_thread(self.running):
-                yield self
-        finally:
-            self.hang = False

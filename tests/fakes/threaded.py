@@ -1,5 +1,5 @@
 """Serve an async fake (an ``async with fake.running()``) from a thread of its own, for a
-bot or worker running in other processes."""
+bot or worker running in other processes: ``with fake.in_thread(): …``."""
 
 from __future__ import annotations
 
@@ -31,3 +31,20 @@ def in_thread(running: Callable[[], AbstractAsyncContextManager[Any]]) -> Iterat
         loop.call_soon_threadsafe(stop.set)
         thread.join(15)
         loop.close()
+
+
+class ServedInThread:
+    """Mixin of the fakes: ``running()`` in a thread; a fake left hanging is released."""
+
+    hang: bool
+
+    def running(self) -> AbstractAsyncContextManager[Any]:
+        raise NotImplementedError
+
+    @contextmanager
+    def in_thread(self) -> Iterator[Any]:
+        try:
+            with in_thread(self.running):
+                yield self
+        finally:
+            self.hang = False

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.threaded import in_thread
+from tests.fakes.threaded import ServedInThread
 
 APPID = "wx1234567890abcdef"
 APPSECRET = "app-secret-never-logged-0123456789"
@@ -49,7 +49,7 @@ def _error(errcode: int, errmsg: str) -> web.Response:
 
 
 @dataclass
-class FakeWeChatApi:
+class FakeWeChatApi(ServedInThread):
     """Fake WeChat / WeCom message APIs recording what they receive."""
 
     appid: str = APPID
@@ -196,15 +196,6 @@ class FakeWeChatApi:
         finally:
             self.hang = False
             await runner.cleanup()
-
-    @contextmanager
-    def in_thread(self, port: int = 0) -> Iterator[FakeWeChatApi]:
-        """Serve from a thread with its own event loop (for bots in other processes)."""
-        try:
-            with in_thread(lambda: self.running(port)):
-                yield self
-        finally:
-            self.hang = False
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
         """Poll ``predicate`` (from another thread) until true or ``timeout`` s passed."""

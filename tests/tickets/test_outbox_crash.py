@@ -44,6 +44,15 @@ def worker(env: dict[str, str], log) -> Iterator[subprocess.Popen]:
             process.wait(30)
 
 
+def kill_mid_call(env: dict[str, str], log, api: FakeWeChatApi, called) -> None:
+    """Start a worker, wait until ``called()`` (its request is out), SIGKILL it."""
+    with worker(env, log) as first:
+        assert api.wait_until(lambda: called() or first.poll() is not None, 120)
+        assert first.poll() is None, "the worker died before its request went out"
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(30)
+
+
 def state(store: OutboxStore, row_id: int) -> str:
     view = store.get(row_id)
     assert view is not None
@@ -61,11 +70,7 @@ def test_a_wechat_send_cut_by_a_killed_worker_is_never_sent_twice(db_url, tmp_pa
             cut = enqueue(conn, kind="notice", channel="wechat", sender_id=OPENID,
                           text="工单 UB-20261208-0001 的「资料审核」已完成。")
         env = worker_env(db_url, api, rasa, tmp_path)
-        with worker(env, log) as first:
-            assert api.wait_until(lambda: len(api.attempts) == 1 or first.poll() is not None,
-                                  120) and first.poll() is None, "no send started"
-            os.kill(first.pid, signal.SIGKILL)
-            first.wait(30)
+        kill_mid_call(env, log, api, lambda: len(api.attempts) == 1)
         api.hang = False
         with worker(env, log):
             assert api.wait_until(lambda: state(store, cut) == "uncertain", 120)
@@ -92,11 +97,7 @@ def test_a_web_chat_message_cut_by_a_killed_worker_is_finished_once(db_url, tmp_
             row = enqueue(conn, kind="agent", channel="socketio", sender_id=WEB_SESSION,
                           text="您好，我是人工客服张三。", agent="张三")
         env = worker_env(db_url, api, rasa, tmp_path)
-        with worker(env, log) as first:
-            assert api.wait_until(lambda: len(rasa.calls) == 1 or first.poll() is not None,
-                                  120) and first.poll() is None, "no delivery started"
-            os.kill(first.pid, signal.SIGKILL)
-            first.wait(30)
+        kill_mid_call(env, log, api, lambda: len(rasa.calls) == 1)
         rasa.hang = False
         with worker(env, log):
             assert api.wait_until(lambda: state(store, row) == "sent", 120)

@@ -30,7 +30,7 @@ from bot.audit import AuditLog
 from bot.fields import normalize_merchant_id, normalize_phone, normalize_ticket_no
 from bot.handoff.service import HandoffService
 from bot.knowledge.guide import guide_text
-from bot.outbox.store import STATE_LABELS, OutboxStore, OutboxUnavailable, OutboxView
+from bot.outbox.store import STATE_LABELS, OutboxRow, OutboxStore, OutboxUnavailable
 from bot.ratelimit import RateLimiter
 from bot.settings import Contacts
 from bot.tickets import (
@@ -164,7 +164,7 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def notice_json(row: OutboxView) -> dict[str, Any]:
+def notice_json(row: OutboxRow) -> dict[str, Any]:
     return {"id": row.id, "step": row.step, "text": row.text, "state": row.state,
             "state_label": STATE_LABELS.get(row.state, row.state), "error": row.last_error,
             "attempts": row.attempts, "created_at": _iso(row.created_at),
@@ -172,7 +172,7 @@ def notice_json(row: OutboxView) -> dict[str, Any]:
 
 
 def ticket_json(
-    t: TicketView, history: tuple[EventView, ...] = (), notices: list[OutboxView] = ()
+    t: TicketView, history: tuple[EventView, ...] = (), notices: list[OutboxRow] = ()
 ) -> dict[str, Any]:
     current = t.current_step
     return {
@@ -317,7 +317,7 @@ async def find_tickets(request: Request) -> HTTPResponse:
     return await audited(request, "tickets.lookup", params, reply, len(found))
 
 
-def _notices(outbox: OutboxStore | None, ticket_no: str) -> list[OutboxView]:
+def _notices(outbox: OutboxStore | None, ticket_no: str) -> list[OutboxRow]:
     """The ticket's step-change notices, newest first (none if the outbox is down)."""
     if outbox is None:
         return []

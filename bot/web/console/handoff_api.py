@@ -27,7 +27,7 @@ from bot.handoff.service import (
     InvalidReply,
     NotHolder,
 )
-from bot.outbox.store import STATE_LABELS, OutboxUnavailable, OutboxView
+from bot.outbox.store import STATE_LABELS, OutboxRow, OutboxUnavailable
 from bot.tickets import TicketStoreUnavailable
 from bot.web.console.api import (
     ConsoleContext,
@@ -54,7 +54,7 @@ def _when(moment: datetime | None) -> str | None:
     return _iso(moment) if moment is not None else None
 
 
-def outbox_json(row: OutboxView) -> dict[str, Any]:
+def outbox_json(row: OutboxRow) -> dict[str, Any]:
     return {
         "id": row.id, "kind": row.kind, "channel": row.channel, "sender_id": row.sender_id,
         "text": row.text, "agent": row.agent, "ticket_no": row.ticket_no, "step": row.step,
