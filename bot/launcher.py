@@ -91,6 +91,7 @@ def embedded_services(
         [PYTHON, "-m", "bot.outbox", "worker", "--rasa-url", f"http://127.0.0.1:{rasa_port}",
          "--port", str(outbox_port)],
         f"http://127.0.0.1:{outbox_port}/health",
+        [f"http://127.0.0.1:{outbox_port}/health"],
     )
     return [actions, rasa, web, outbox]
 
