@@ -21,6 +21,7 @@ from bot.tickets.values import SHANGHAI
 
 from .unbind_form import (
     DRAFT_SLOTS,
+    FAILED_ATTEMPTS_HANDOFF,
     FIELD_TITLES,
     FORM_SLOTS,
     LAST_TICKET,
@@ -372,7 +373,8 @@ class ActionShowVerifiedTicket(Action):
         except TicketError:
             check = None
         if check is not None and check.outcome is OwnerCheckOutcome.THROTTLED:
-            dispatcher.utter_message(text="核对失败的次数太多，请稍后再试，或转人工处理。")
+            dispatcher.utter_message(text="核对失败的次数太多，请稍后再试，或转人工处理。",
+                                     buttons=[FAILED_ATTEMPTS_HANDOFF])
         elif check is None or check.outcome is not OwnerCheckOutcome.MATCH or not check.ticket:
             dispatcher.utter_message(
                 text=(

@@ -1,4 +1,5 @@
-"""Answers from the guide, grounded answers, fallback suggestions and the human hand-off.
+"""Answers from the guide, grounded answers and fallback suggestions (the hand-off:
+``actions.handoff``).
 
 Every message an action sends names, in its metadata (``answers``), the intents or
 topics it answers; it is never shown, and the evaluation reads it to know what the bot
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import FollowupAction
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.replies import record_candidate
@@ -32,6 +34,8 @@ OFFERED_INTENTS = {  # a second question that is no guide topic is offered as a 
 }
 MAYBE_QUESTION = 0.5
 """A second clause ranked this sure (but not sure enough to answer) is offered as a button."""
+LOW_CONFIDENCE_STREAK = 3
+"""Turns in a row the bot did not understand before it hands the conversation off."""
 NOT_UNDERSTOOD = "抱歉，我没有完全明白您的意思。您是想问下面哪一个？也可以换个说法再问我。"
 
 
@@ -152,9 +156,24 @@ def grounded_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
     return True
 
 
+def low_confidence_streak(events: list[dict[str, Any]]) -> int:
+    """How many of the latest user turns in a row the NLU did not understand (since the
+    last hand-off)."""
+    streak = 0
+    for event in reversed(events):
+        if event.get("event") == "action" and event.get("name") == "action_human_handoff":
+            break
+        if event.get("event") == "user":
+            if ((event.get("parse_data") or {}).get("intent") or {}).get("name") != "nlu_fallback":
+                break
+            streak += 1
+    return streak
+
+
 class ActionSuggestTopics(Action):
     """Low-confidence input: a grounded answer when a guide passage matches well enough;
-    otherwise the closest guide topics as buttons."""
+    otherwise the closest guide topics as buttons. After ``LOW_CONFIDENCE_STREAK`` such
+    turns in a row, hand off to a person instead."""
 
     def name(self) -> str:
         return "action_suggest_topics"
@@ -162,6 +181,9 @@ class ActionSuggestTopics(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        if low_confidence_streak(tracker.events) >= LOW_CONFIDENCE_STREAK:
+            record_candidate(tracker, "fallback")
+            return [FollowupAction("action_human_handoff")]
         answered = grounded_answer(dispatcher, tracker)
         record_candidate(tracker, "low_confidence" if answered else "fallback")
         if answered:
@@ -216,23 +238,3 @@ class ActionNotHelpful(Action):
         )
         return []
 
-
-class ActionHumanHandoff(Action):
-    """Gives the configured ways to reach a person. Form data is kept."""
-
-    def name(self) -> str:
-        return "action_human_handoff"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        dispatcher.utter_message(text="好的，这个问题交给海科融通的工作人员来处理。",
-                                 answers=["human_handoff"])
-        utter_topic(dispatcher, "contact_support", buttons=False)
-        if tracker.get_slot("merchant_id"):
-            dispatcher.utter_message(
-                text="您已经填写的信息我都保留着，需要时说“我要解绑”可以接着填写。"
-            )
-        # The question before "转人工" is the one the bot could not answer.
-        record_candidate(tracker, "handoff", previous=True)
-        return []

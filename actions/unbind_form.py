@@ -46,11 +46,16 @@ FIELD_TITLES = {
     "contact_phone": "联系手机号",
 }
 MAX_ATTEMPTS = 3
+FAILED_ATTEMPTS_HANDOFF = {
+    "title": "转人工", "payload": '/human_handoff{"handoff_reason":"failed_attempts"}',
+}
+"""The hand-off button offered after repeated failed attempts (its reason is recorded)."""
 _ALNUM = r"A-Za-z0-9\uff10-\uff19"
 _NUMBERS = re.compile(f"[{_ALNUM}][{_ALNUM} \\-]{{6,}}[{_ALNUM}]")  # numbers typed with a reason
 NOT_ANSWERS = {
     "greet", "goodbye", "thank", "bot_challenge", "human_handoff", "request_unbind",
     "check_status", "cancel_ticket", "stop", "share_secret", "out_of_scope", "affirm",
+    "notices_off", "notices_on", "leave_message",
 }
 
 
@@ -329,7 +334,7 @@ class ActionUnfinishedRequest(Action):
                 "可以转人工处理，也可以重新试一次。"
             ),
             buttons=[
-                {"title": "转人工", "payload": "/human_handoff"},
+                FAILED_ATTEMPTS_HANDOFF,
                 {"title": "重新填写", "payload": "/request_unbind"},
                 {"title": "算了", "payload": "/stop"},
             ],
@@ -349,6 +354,9 @@ class ActionStopForm(Action):
         if tracker.active_loop_name == "ownership_form":
             dispatcher.utter_message(text="好的，不查了。还有什么可以帮您？")
             slots: tuple[str, ...] = ("verify_merchant_id", "verify_phone_last4", "ticket_no")
+        elif tracker.active_loop_name == "leave_message_form":
+            dispatcher.utter_message(text="好的，不留言了。还有什么可以帮您？")
+            slots = ("left_message",)
         else:
             dispatcher.utter_message(response="utter_form_stopped")
             if latest_intent(tracker) == "cancel_ticket" and has_open_ticket(tracker.sender_id):

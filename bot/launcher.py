@@ -53,9 +53,12 @@ def default_env(actions_port: int = 5055) -> dict[str, str]:
 
 def embedded_services(
     model: str = "models", rasa_port: int = 5005, actions_port: int = 5055,
-    web_port: int = 8000, interface: str = "127.0.0.1",
+    web_port: int = 8000, interface: str = "127.0.0.1", outbox_port: int | None = None,
 ) -> list[Service]:
-    """Action server, Rasa (REST + socket.io, HTTP API on) and the web app."""
+    """Action server, Rasa (REST + socket.io, HTTP API on), the web app and the outbox
+    worker (agent replies and step-change notices; its health on 127.0.0.1 only, on
+    ``outbox_port`` or a free port)."""
+    outbox_port = outbox_port or free_port()
     actions = Service(
         "actions",
         # Rasa SDK's own `rasa run actions` listens on every interface; ours on `interface`.
@@ -83,7 +86,14 @@ def embedded_services(
         f"http://127.0.0.1:{web_port}/healthz",
         [f"http://{interface}:{web_port}/", f"http://{interface}:{web_port}/console"],
     )
-    return [actions, rasa, web]
+    outbox = Service(
+        "outbox",
+        [PYTHON, "-m", "bot.outbox", "worker", "--rasa-url", f"http://127.0.0.1:{rasa_port}",
+         "--port", str(outbox_port)],
+        f"http://127.0.0.1:{outbox_port}/health",
+        [f"http://127.0.0.1:{outbox_port}/health"],
+    )
+    return [actions, rasa, web, outbox]
 
 
 def free_port() -> int:
@@ -172,10 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rasa-port", type=int, default=5005)
     parser.add_argument("--actions-port", type=int, default=5055)
     parser.add_argument("--web-port", type=int, default=8000)
+    parser.add_argument("--outbox-port", type=int, default=5057)
     args = parser.parse_args(argv)
     services = embedded_services(
         args.model, rasa_port=args.rasa_port, actions_port=args.actions_port,
-        web_port=args.web_port, interface=args.interface,
+        web_port=args.web_port, interface=args.interface, outbox_port=args.outbox_port,
     )
     stack = Stack(services, env=default_env(args.actions_port))
     for signum in (signal.SIGINT, signal.SIGTERM):  # also when started with SIGINT ignored

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,6 +61,8 @@ class RunningBot:
     log_dir: Path
     console_token: str = ""
     help_centre_url: str = ""
+    platform_api: Any = None
+    """The fake WeChat/WeCom message API its channels and outbox worker call."""
 
     @property
     def rest_url(self) -> str:
@@ -67,8 +70,20 @@ class RunningBot:
 
 
 @pytest.fixture(scope="session")
-def running_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot]:
-    """The real action server, Rasa and web app on free ports, with fresh SQLite files."""
+def platform_api() -> Iterator[Any]:
+    """The fake WeChat/WeCom message API (tests/fakes/wechat_api.py), in a thread."""
+    from tests.fakes.wechat_api import FakeWeChatApi
+
+    with FakeWeChatApi().in_thread() as api:
+        yield api
+
+
+@pytest.fixture(scope="session")
+def running_bot(
+    tmp_path_factory: pytest.TempPathFactory, platform_api: Any
+) -> Iterator[RunningBot]:
+    """The real action server, Rasa, web app and outbox worker on free ports, with fresh
+    SQLite files; WeChat and WeCom messages go to the fake platform API."""
     if not MODEL.exists():
         pytest.fail(f"no trained model at {MODEL}: run `make train`")
     tmp = tmp_path_factory.mktemp("bot")
@@ -78,6 +93,9 @@ def running_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot
     env["DATABASE_URL"] = f"sqlite:///{tmp / 'tickets.db'}"
     env["RASA_URL"] = f"http://127.0.0.1:{ports['rasa_port']}"
     env.update(WECHAT_TEST_ENV)
+    env["WECHAT_API_BASE"] = env["WECOM_API_BASE"] = platform_api.base_url
+    env["OUTBOX_POLL_SECONDS"] = "0.2"
+    env["HANDOFF_HOURS"] = "always"
     # Every log line, Rasa's debug output included, is read back by tests/security.
     env["LOG_LEVEL"] = "DEBUG"
     env["CONSOLE_TOKEN"] = "running-bot-console-token-0123"
@@ -101,4 +119,5 @@ def running_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBot
             log_dir=tmp / "logs",
             console_token=env["CONSOLE_TOKEN"],
             help_centre_url=env["SUPPORT_HELP_CENTRE_URL"],
+            platform_api=platform_api,
         )

@@ -2,7 +2,9 @@
 
 Used by every input channel, so that a processing error, a reply-less turn or a
 tracker store that failed behind Rasa's fail-safe wrapper is reported to the merchant
-instead of being hidden.
+instead of being hidden. Importing it (every channel does) installs the handoff gate
+(``bot.handoff.gate``): while an agent holds a conversation its messages go to the agent
+and the bot says nothing; :func:`handed_to_agent` tells the channel so.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 
+from bot.handoff.gate import Claim, handed_to_agent
+from bot.handoff.gate import install as install_handoff_gate
 from bot.stores import reset_store_failure, store_failure
 
+install_handoff_gate()
 logger = logging.getLogger(__name__)
 APOLOGY = "抱歉，系统暂时出了点问题，您的消息没有处理成功，请稍后再发一次。"
 
@@ -33,3 +38,6 @@ async def process(
         logger.error("turn of sender %s was not stored", message.sender_id)
         return False
     return True
+
+
+__all__ = ["APOLOGY", "Claim", "handed_to_agent", "process"]

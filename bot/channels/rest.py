@@ -3,13 +3,15 @@
 Rasa's own REST channel answers HTTP 200 with ``[]`` when processing fails, and logs
 the merchant's text when it does. This one answers 500 with an apology when processing
 raises or the conversation could not be stored, 503 when the bot produced no reply at
-all, 400 for a malformed request, 429 (with a polite reply) when the sender or the
-client's IP is over its rate limit, and never logs message texts. The sender is
-whatever the client says, so the IP is limited too (``RATE_LIMIT_REST_IP``, see
-``bot.ratelimit``): a client rotating senders cannot flood NLU. What the merchant typed
-is screened and redacted first (``bot.channels.screening.admit``); of the metadata only
-the known keys are kept (``screen_metadata``). Its name is still ``rest``: the URL
-stays ``/webhooks/rest/webhook``.
+all, 200 with one ``custom`` message ``{"handoff": "with_agent", "agent": …}`` while an
+agent holds the conversation (the message went to the agent), 400 for a malformed
+request, 429 (with a polite reply) when the sender or the client's IP is over its rate
+limit, and never logs message texts. The sender is whatever the client says, so the IP
+is limited too (``RATE_LIMIT_REST_IP``, see ``bot.ratelimit``): a client rotating
+senders cannot flood NLU. What the merchant typed is screened and redacted first
+(``bot.channels.screening.admit``); of the metadata only the known keys are kept
+(``screen_metadata``). Its name is still ``rest``: the URL stays
+``/webhooks/rest/webhook``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.delivery import APOLOGY, process
+from bot.channels.delivery import APOLOGY, handed_to_agent, process
 from bot.channels.screening import admit, screen_metadata
 from bot.ratelimit import (
     SENDER_REPLY,
@@ -111,6 +113,10 @@ class RestInput(InputChannel):
             )
             if not await process(on_new_message, message):
                 return _reply(sender, APOLOGY, status=500)
+            claim = handed_to_agent()
+            if claim is not None:  # stored for the agent; the bot says nothing
+                return response.json([{"recipient_id": sender, "custom": {
+                    "handoff": "with_agent", "agent": claim.agent}}])
             if not collector.messages:
                 logger.error("no reply produced for sender %s", sender)
                 return _reply(sender, APOLOGY, status=503)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlencode
 
 from sanic.request import Request
 from sanic.response import HTTPResponse, text
@@ -18,6 +17,7 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 
+from bot.channels.wechat_api import WECHAT_API_BASE, OfficialAccountApi
 from bot.channels.wechat_base import WeChatChannelBase
 from bot.channels.wechat_render import cdata_safe
 from bot.channels.wechat_request import (
@@ -35,7 +35,7 @@ from bot.channels.wechat_request import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_BASE = "https://api.weixin.qq.com"
+DEFAULT_API_BASE = WECHAT_API_BASE
 
 
 class WeChatInput(WeChatChannelBase):
@@ -71,6 +71,7 @@ class WeChatInput(WeChatChannelBase):
         """Accept plaintext callbacks even though the AES key is set (明文模式 by choice)."""
         self.appid = appid
         self.secret = secret
+        self.api = OfficialAccountApi(appid or "", secret or "", settings.api_base)
         self.crypto: WeChatCrypto | None = None
         if encoding_aes_key:
             try:
@@ -153,18 +154,3 @@ class WeChatInput(WeChatChannelBase):
     def no_reply(self) -> HTTPResponse:
         return text("success")
 
-    async def _fetch_token(self) -> tuple[str, int]:
-        data = await self.get_json(
-            f"{self.settings.api_base}/cgi-bin/token",
-            {
-                "grant_type": "client_credential",
-                "appid": self.appid or "",
-                "secret": self.secret or "",
-            },
-        )
-        return self.token_from(data)
-
-    def send_request(self, token: str, to_user: str, content: str) -> tuple[str, dict[str, Any]]:
-        query = urlencode({"access_token": token})
-        url = f"{self.settings.api_base}/cgi-bin/message/custom/send?{query}"
-        return url, {"touser": to_user, "msgtype": "text", "text": {"content": content}}

@@ -88,8 +88,9 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
         self.wall_clock: Callable[[], float] = time.time
         """Clock that signed timestamps are compared with (replaceable in tests)."""
         self._choices = ChoiceMemory(self._store, settings.key_prefix)
+        # Shared with the outbox worker through the database (and Redis when set).
         self.tokens = AccessTokenCache(
-            self._store, f"{settings.key_prefix}:access_token", self._fetch_token
+            self._dedup_store, f"{settings.key_prefix}:access_token", self.fetch_token
         )
         self._tasks: set[asyncio.Task] = set()
         self._session: aiohttp.ClientSession | None = None
@@ -115,9 +116,6 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
 
     def no_reply(self) -> HTTPResponse:
         """The acknowledgement that means "no passive reply"."""
-        raise NotImplementedError
-
-    async def _fetch_token(self) -> tuple[str, int]:
         raise NotImplementedError
 
     # -- Sanic ----------------------------------------------------------------

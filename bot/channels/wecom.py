@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlencode
 
 from sanic.request import Request
 from sanic.response import HTTPResponse, text
@@ -17,6 +16,7 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.enterprise.replies import TextReply
 from wechatpy.exceptions import InvalidSignatureException
 
+from bot.channels.wechat_api import WECOM_API_BASE, WeComApi
 from bot.channels.wechat_base import WeChatChannelBase, WeChatCollector
 from bot.channels.wechat_render import cdata_safe
 from bot.channels.wechat_request import (
@@ -33,7 +33,7 @@ from bot.channels.wechat_request import (
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_API_BASE = "https://qyapi.weixin.qq.com"
+DEFAULT_API_BASE = WECOM_API_BASE
 
 
 class WeComCollector(WeChatCollector):
@@ -77,6 +77,7 @@ class WeComInput(WeChatChannelBase):
         self.corp_id = corp_id
         self.secret = secret
         self.agent_id = agent_id
+        self.api = WeComApi(corp_id or "", secret or "", agent_id or "", settings.api_base)
         if agent_id is not None and not agent_id.isdigit():
             raise ValueError("WECOM_AGENT_ID must be the numeric AgentId of the app")
         self.crypto: WeChatCrypto | None = None
@@ -150,21 +151,3 @@ class WeComInput(WeChatChannelBase):
 
     def no_reply(self) -> HTTPResponse:
         return text("")
-
-    async def _fetch_token(self) -> tuple[str, int]:
-        data = await self.get_json(
-            f"{self.settings.api_base}/cgi-bin/gettoken",
-            {"corpid": self.corp_id or "", "corpsecret": self.secret or ""},
-        )
-        return self.token_from(data)
-
-    def send_request(self, token: str, to_user: str, content: str) -> tuple[str, dict[str, Any]]:
-        url = f"{self.settings.api_base}/cgi-bin/message/send?{urlencode({'access_token': token})}"
-        body = {
-            "touser": to_user,
-            "msgtype": "text",
-            "agentid": int(self.agent_id or 0),
-            "text": {"content": content},
-            "safe": 0,
-        }
-        return url, body

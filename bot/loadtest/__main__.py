@@ -3,6 +3,9 @@
 1. Start the production profile on its own ports and database (``jiebang_loadtest``,
    recreated empty), with fault injection on and WeChat pointed at a fake API.
 2. Run Locust headless through nginx (``bot/loadtest/locustfile.py``).
+   Besides merchants (REST and WeChat), the simulated users play agents in the console
+   API: live handoffs (claim, silence, replies, hand-back) and step changes whose
+   notices go through the outbox workers.
 3. Meanwhile inject the faults one after another: kill a Rasa replica, kill an action
    server, cut PostgreSQL's connections (``--pg-restart``: restart the cluster), restart
    Redis (always started again), slow actions past WeChat's 5 s. A probe sends a new
@@ -146,6 +149,24 @@ def fresh_database(url: str) -> None:
     engine.dispose()
 
 
+def drain_outbox(url: str, run: str, limit: float = 180.0) -> float | None:
+    """Wait until the run's outbox rows are all settled; seconds it took (None: not)."""
+    engine = create_engine(url)
+    started = time.time()
+    try:
+        while time.time() - started < limit:
+            with engine.connect() as conn:
+                waiting = conn.execute(text(
+                    "select count(*) from outbox where sender_id like :p "
+                    "and state in ('pending', 'leased')"), {"p": f"{run}-%"}).scalar()
+            if not waiting:
+                return round(time.time() - started, 1)
+            time.sleep(1)
+        return None
+    finally:
+        engine.dispose()
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -179,15 +200,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         {}, database_url=args.database, tracker_store_url=args.database,
         public_port=8090, internal_port=8091, actions_proxy_port=8092,
         rasa_ports=(5205, 5206), action_ports=(5255, 5256), web_port=8200,
+        outbox_ports=(5257, 5258),
         run_dir=VAR / "loadtest" / "profile", fault_injection=True, create_database=False,
     )
     report: dict = {"run": run, "conversations": args.conversations, "users": args.users}
     with wechat.FakeApi(out / "wechat-api.jsonl") as api:
         env = {**os.environ, **wechat.env(api.url)}
         env.pop("RASA_AUTH_TOKEN", None)
+        # The simulated agents use the console API with the shared token.
+        env["CONSOLE_TOKEN"] = env.get("CONSOLE_TOKEN") or uuid.uuid4().hex
+        env.setdefault("HANDOFF_HOURS", "always")
         profile = Profile(settings, base_env=env)
         started = time.time()
-        profile.start()
+        profile.start(timeout=600)  # two Rasa replicas on 2 shared cores can take minutes
         report["profile_start_seconds"] = round(time.time() - started, 1)
         print(f"profile ready in {report['profile_start_seconds']} s", flush=True)
         probe = Probe(f"{settings.public_url}/webhooks/rest/webhook")
@@ -234,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             probe.stop.set()
             probe_thread.join(15)
             time.sleep(3)  # late WeChat API deliveries
+            report["outbox_drain_s"] = drain_outbox(settings.database_url, run)
             records = read_log(out)
             verdict = verify(records, run, settings.tracker_store_url, settings.database_url,
                              wechat.ACCOUNT)
@@ -297,6 +323,14 @@ def markdown(r: dict) -> str:
         f"| WeChat messages processed twice / answered but not stored | "
         f"{r['wechat_turns_stored_twice']} / {r['wechat_answered_not_stored']} |",
         f"| conversations with events out of order | {r['conversations_out_of_order']} |",
+        f"| handoffs asked / claimed / handed back | {r['handoffs']} / {r['handoffs_claimed']}"
+        f" / {r['handoffs_handed_back']} |",
+        f"| merchant turns sent to an agent / answered by the bot anyway | "
+        f"{r['turns_to_agent']} / {r['turns_to_agent_answered_by_bot']} |",
+        f"| agent replies / step-change notices / outbox messages delivered | "
+        f"{r['agent_replies']} / {r['notices']} / {r['outbox_delivered']} of "
+        f"{r['outbox_messages']} (settled {r['outbox_drain_s']} s after the load) |",
+        f"| outbox messages stored twice in a conversation | {r['outbox_stored_twice']} |",
         f"| profile start (all ready) | {r['profile_start_seconds']} s |",
         "",
     ]

@@ -7,7 +7,14 @@ number of conversations (``LOADTEST_CONVERSATIONS``) has been started:
 - ``form``    a complete unbind request with a merchant number unique to the run,
               confirmed, then a status check (one ticket expected);
 - ``status``  a status check in a conversation without tickets;
-- ``wechat``  three signed WeChat callbacks; some are re-sent as WeChat does.
+- ``wechat``  three signed WeChat callbacks; some are re-sent as WeChat does;
+- ``handoff`` 转人工, then the same Locust user plays the agent in the console API: it
+              claims the conversation, the merchant writes twice (the bot must stay
+              silent, whichever replica answers), the agent replies twice and hands the
+              conversation back, and the bot answers the merchant's thanks again.
+
+After a completed form the agent also advances the ticket's first step in the console,
+so a step-change notice goes to that conversation through the outbox.
 
 Every turn carries ``metadata.turn_id``; it is stored with the user event, so the
 verification can tell which turns reached the tracker. A failed turn (5xx, timeout,
@@ -24,6 +31,7 @@ import random
 import re
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 from locust import HttpUser, between, events, task
 from locust.exception import StopUser
@@ -34,7 +42,8 @@ from bot.loadtest import wechat
 RUN = os.environ.get("LOADTEST_RUN_ID", "lt")
 OUT = Path(os.environ.get("LOADTEST_OUT", "var/loadtest"))
 TOTAL = int(os.environ.get("LOADTEST_CONVERSATIONS", "100"))
-MIX = {"faq": 4, "form": 3, "status": 1, "wechat": 2}
+MIX = {"faq": 4, "form": 3, "status": 1, "wechat": 2, "handoff": 2}
+CONSOLE_TOKEN = os.environ.get("CONSOLE_TOKEN", "")
 RETRIES = 6
 TICKET_RE = re.compile(r"UB-\d{8}-\d{4,}")
 FAQ = ["解绑需要哪些资料", "解绑流程是怎样的", "POS机上怎么操作解绑", "解绑审核要多久",
@@ -78,7 +87,7 @@ class Merchant(HttpUser):
         body = {"sender": self.conv, "message": text, "metadata": {"turn_id": turn_id}}
         for attempt in range(1, RETRIES + 1):
             started = time.time()
-            status, reply, error = 0, None, None
+            status, reply, error, with_agent = 0, None, None, False
             with self.client.post("/webhooks/rest/webhook", json=body, timeout=30,
                                   name="rest turn", catch_response=True) as resp:
                 status = resp.status_code or 0
@@ -88,6 +97,8 @@ class Merchant(HttpUser):
                     data = None
                 if status == 200 and isinstance(data, list) and data:
                     reply = "\n".join(m.get("text") or "" for m in data)
+                    with_agent = any((m.get("custom") or {}).get("handoff") == "with_agent"
+                                     for m in data)
                     resp.success()
                 else:
                     error = f"status {status}" if status else type(resp.error).__name__
@@ -96,7 +107,7 @@ class Merchant(HttpUser):
                     resp.failure(error)
             log({"event": "turn", "conv": self.conv, "turn_id": turn_id, "attempt": attempt,
                  "status": status, "ok": reply is not None, "error": error,
-                 "t": started, "latency": time.time() - started,
+                 "t": started, "latency": time.time() - started, "with_agent": with_agent,
                  "ticket": (TICKET_RE.search(reply or "") or [None])[0]})
             if reply is not None:
                 self.wait()
@@ -123,6 +134,66 @@ class Merchant(HttpUser):
         log({"event": "form_done", "conv": self.conv, "merchant": merchant,
              "ticket": ticket.group() if ticket else None, "confirmed": reply is not None})
         self.say("我的解绑进度怎么样")
+        if ticket:
+            path = f"/api/tickets/{ticket.group()}/steps/资料审核"
+            if self.agent("post", path, {"status": "进行中", "note": "压测"}) is not None:
+                log({"event": "step_change", "conv": self.conv, "ticket": ticket.group()})
+
+    # -- the agent (console API through nginx) -----------------------------------
+
+    def agent(self, method: str, path: str, body: dict | None = None,
+              accept: tuple[int, ...] = ()) -> dict | None:
+        """One console call as this user's agent, retried on 5xx and timeouts."""
+        headers = {"Authorization": f"Bearer {CONSOLE_TOKEN}",
+                   "X-Agent": quote(f"压测坐席{id(self) % 1000}")}
+        for attempt in range(1, RETRIES + 1):
+            with getattr(self.client, method)(path, json=body, headers=headers, timeout=30,
+                                              name=f"console {method}",
+                                              catch_response=True) as resp:
+                status = resp.status_code or 0
+                if 200 <= status < 300 or status in accept:
+                    resp.success()
+                    try:
+                        return {"status": status, **resp.json()}
+                    except ValueError:
+                        return {"status": status}
+                resp.failure(f"status {status}")
+            log({"event": "agent_error", "conv": self.conv, "path": path.split("?")[0],
+                 "status": status, "attempt": attempt})
+            time.sleep(min(0.5 * 2 ** (attempt - 1), 4.0))
+        return None
+
+    def play_handoff(self, number: int) -> None:
+        if self.say("转人工") is None:
+            return
+        handoff = None
+        for _ in range(60):
+            listed = self.agent("get", "/api/handoffs?poll=1")
+            handoff = next((h for h in (listed or {}).get("handoffs", [])
+                            if h["sender_id"] == self.conv and h["state"] == "queued"), None)
+            if handoff:
+                break
+            time.sleep(0.5)
+        if handoff is None:
+            log({"event": "handoff_missing", "conv": self.conv})
+            return
+        if self.agent("post", f"/api/handoffs/{handoff['id']}/claim") is None:
+            return
+        log({"event": "handoff", "conv": self.conv, "handoff": handoff["id"]})
+        for text in ("我的POS机屏幕坏了", "还能解绑吗"):
+            turn = self.turn + 1
+            self.say(text)
+            log({"event": "to_agent", "conv": self.conv, "turn_id": f"{self.conv}#{turn}"})
+        for index, text in enumerate(("可以解绑，请准备营业执照。", "还有别的问题吗？")):
+            sent = self.agent("post", f"/api/handoffs/{handoff['id']}/messages",
+                              {"text": text, "client_id": f"{self.conv.lower()}-r{index}"})
+            if sent:
+                log({"event": "agent_reply", "conv": self.conv,
+                     "outbox": sent["message"]["id"]})
+        if self.agent("post", f"/api/handoffs/{handoff['id']}/release",
+                      {"action": "handback"}, accept=(409,)) is not None:
+            log({"event": "handback", "conv": self.conv, "handoff": handoff["id"]})
+            self.say("谢谢")
 
     def play_status(self, number: int) -> None:
         self.say("查一下我的解绑进度")

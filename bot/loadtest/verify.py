@@ -5,7 +5,10 @@
   retried: the first attempt was stored but its answer was lost);
 - every conversation's events are in order (ids and timestamps agree);
 - exactly one ticket per completed form, none missing, none duplicated;
-- every WeChat message id reached Rasa at most once, and every answered one once.
+- every WeChat message id reached Rasa at most once, and every answered one once;
+- while an agent held a conversation the bot never answered (whichever replica got the
+  message), and every agent reply, handoff message and step-change notice was delivered
+  and stored in its conversation exactly once.
 """
 
 from __future__ import annotations
@@ -123,6 +126,9 @@ def verify(records: list[dict[str, Any]], run: str, tracker_url: str, tickets_ur
     wx_dupes = [m for m, n in wx_stored.items() if n > 1]
     wx_missing = [m for m in wx_answered - wx_apologised if wx_stored.get(m, 0) == 0]
 
+    handoff = verify_handoffs(records, run, tracker_url, tickets_url, by_turn)
+    v.problems.extend(handoff.pop("problems"))
+
     latencies = sorted(r["latency"] for r in turns if r["ok"])
     v.numbers = {
         "conversations": len({r["conv"] for r in records if r["event"] == "start"}),
@@ -150,6 +156,7 @@ def verify(records: list[dict[str, Any]], run: str, tracker_url: str, tickets_ur
         "wechat_turns_stored_twice": len(wx_dupes),
         "wechat_answered_not_stored": len(wx_missing),
         "latency_ok_count": len(latencies),
+        **handoff,
     }
     checks = {
         "turns answered but missing from the tracker": missing,
@@ -167,3 +174,72 @@ def verify(records: list[dict[str, Any]], run: str, tracker_url: str, tickets_ur
         if items:
             v.problems.append(f"{label}: {len(items)} (e.g. {sorted(map(str, items))[:3]})")
     return v
+
+
+def verify_handoffs(records: list[dict[str, Any]], run: str, tracker_url: str,
+                    tickets_url: str, by_turn: dict[str, list[dict]]) -> dict[str, Any]:
+    """Live handoffs and step-change notices: the bot silent while claimed (whichever
+    replica answered), every outbox message delivered and stored exactly once."""
+    claimed = {r["conv"] for r in records if r["event"] == "handoff"}
+    to_agent = [r["turn_id"] for r in records if r["event"] == "to_agent"]
+    not_silent = [t for t in to_agent
+                  if any(r["ok"] and not r.get("with_agent") for r in by_turn.get(t, []))]
+    engine = create_engine(tickets_url)
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "select id, kind, channel, sender_id, state, last_error, ticket_no from outbox "
+            "where sender_id like :p order by id"), {"p": f"{run}-%"}).all()
+        handoffs = conn.execute(text(
+            "select sender_id, reason, state, outcome from handoffs where sender_id like :p"),
+            {"p": f"{run}-%"}).all()
+    engine.dispose()
+    undelivered = [f"{r.id}:{r.state}:{r.last_error[:40]}" for r in rows if r.state != "sent"]
+    engine = create_engine(tracker_url)
+    stored: Counter[int] = Counter()
+    spoke_while_claimed = []
+    with engine.connect() as conn:
+        events = conn.execute(text(
+            "select sender_id, type_name, data from events where sender_id like :p "
+            "and type_name in ('user', 'bot') order by sender_id, id"), {"p": f"{run}-%"}).all()
+    engine.dispose()
+    previous: dict[str, dict] = {}
+    for event in events:
+        data = json.loads(event.data)
+        meta = data.get("metadata") or {}
+        if event.type_name == "bot":
+            if isinstance(meta.get("outbox_id"), int):
+                stored[meta["outbox_id"]] += 1
+            elif "handoff" in (previous.get(event.sender_id) or {}):
+                spoke_while_claimed.append(event.sender_id)
+        else:
+            previous[event.sender_id] = meta
+    twice = [i for i, n in stored.items() if n > 1]
+    missing = [r.id for r in rows if r.state == "sent" and stored[r.id] == 0]
+    step_changes = {r["ticket"] for r in records if r["event"] == "step_change"}
+    noticed = {r.ticket_no for r in rows if r.kind == "notice"}
+    problems = []
+    for label, items in {
+        "turns a claimed conversation's bot answered": not_silent,
+        "bot answers stored while an agent held the conversation": spoke_while_claimed,
+        "outbox messages not delivered": undelivered,
+        "outbox messages stored twice in a conversation": twice,
+        "outbox messages sent but not in the conversation": missing,
+        "step changes without a notice": sorted(step_changes - noticed),
+        "handoffs asked for but not queued": [r["conv"] for r in records
+                                               if r["event"] == "handoff_missing"],
+    }.items():
+        if items:
+            problems.append(f"{label}: {len(items)} (e.g. {sorted(map(str, items))[:3]})")
+    return {
+        "handoffs": len(handoffs),
+        "handoffs_claimed": len(claimed),
+        "handoffs_handed_back": sum(1 for h in handoffs if h.outcome == "handed_back"),
+        "turns_to_agent": len(to_agent),
+        "turns_to_agent_answered_by_bot": len(not_silent),
+        "agent_replies": sum(1 for r in records if r["event"] == "agent_reply"),
+        "notices": sum(1 for r in rows if r.kind == "notice"),
+        "outbox_messages": len(rows),
+        "outbox_delivered": sum(1 for r in rows if r.state == "sent"),
+        "outbox_stored_twice": len(twice),
+        "problems": problems,
+    }

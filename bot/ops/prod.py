@@ -5,8 +5,8 @@
    checked to be exactly the one named in the URLs; Alembic migrations applied.
 3. nginx and supervisord configurations rendered from ``deploy/*.template`` into
    ``$PROD_RUN_DIR`` (default ``var/prod``), nginx's checked with ``nginx -t``.
-4. ``supervisord -n`` as a child: 2 Rasa replicas, 2 action servers, the web app and
-   nginx, each restarted when it dies. The processes are ``bot.launcher.Service``
+4. ``supervisord -n`` as a child: 2 Rasa replicas, 2 action servers, the web app, 2
+   outbox workers and nginx, each restarted when it dies. The processes are ``bot.launcher.Service``
    definitions, the same type the embedded profile and the tests use.
 5. Wait until every process is ready, print the URLs; Ctrl-C/SIGTERM stops all.
 
@@ -66,6 +66,13 @@ def services(settings: ProdSettings) -> list[Service]:
         [PYTHON, "-m", "bot.web", "--host", "127.0.0.1", "--port", str(settings.web_port)],
         f"http://127.0.0.1:{settings.web_port}/healthz",
     ))
+    # Two outbox workers: the leases in the database keep them from sending a row twice.
+    for index, port in enumerate(settings.outbox_ports, 1):
+        result.append(Service(
+            f"outbox-{index}",
+            [PYTHON, "-m", "bot.outbox", "worker", "--port", str(port)],
+            f"http://127.0.0.1:{port}/health",
+        ))
     result.append(Service(
         "nginx",
         [NGINX, "-c", str(settings.run_dir / "nginx.conf"), "-p", str(settings.run_dir)],
@@ -273,7 +280,7 @@ class Profile:
         os.kill(pid, sig)
         return pid
 
-    def stop(self, grace: float = 30.0) -> None:
+    def stop(self, grace: float = 60.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         os.killpg(self.process.pid, signal.SIGTERM)
@@ -306,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             profile.prepare()
             print(f"configs in {profile.settings.run_dir}; database ready")
             return 0
-        print("starting 2 action servers, 2 Rasa replicas, the web app and nginx "
+        print("starting 2 action servers, 2 Rasa replicas, the web app, 2 outbox workers, nginx "
               "under supervisord (the first start takes a minute)…", flush=True)
         profile.start()
         s = profile.settings

@@ -39,6 +39,7 @@ class ProdSettings:
     rasa_ports: tuple[int, ...] = (5105, 5106)
     action_ports: tuple[int, ...] = (5155, 5156)
     web_port: int = 8100
+    outbox_ports: tuple[int, ...] = (5157, 5158)
     model: str = "models/bot.tar.gz"
     run_dir: Path = field(default=VAR / "prod")
     create_database: bool = True
@@ -63,6 +64,7 @@ class ProdSettings:
             "rasa_ports": _ports(get("RASA_PORTS", "5105,5106")),
             "action_ports": _ports(get("ACTION_PORTS", "5155,5156")),
             "web_port": int(get("WEB_PORT", "8100")),
+            "outbox_ports": _ports(get("OUTBOX_PORTS", "5157,5158")),
             "model": get("RASA_MODEL", "models/bot.tar.gz"),
             "run_dir": Path(get("PROD_RUN_DIR", str(VAR / "prod"))),
             "create_database": get("CREATE_DATABASE", "1") == "1",

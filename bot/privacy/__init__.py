@@ -2,8 +2,10 @@
 
 - :func:`purge`: conversations whose last event is older than the retention period are
   deleted from the tracker store, and closed tickets last changed before it lose their
-  personal fields (:meth:`TicketService.anonymise_closed`). Expired WeChat/WeCom dedup
-  records (``wechat_callbacks``, kept 10 minutes) are deleted on every run. Candidate
+  personal fields (:meth:`TicketService.anonymise_closed`); delivered outbox messages
+  (agents' replies, notices) and finished handoffs older than it are deleted
+  (:func:`bot.outbox.store.purge_before`). Expired WeChat/WeCom dedup records
+  (``wechat_callbacks``, kept 10 minutes) are deleted on every run. Candidate
   training messages (``bot.learning.candidates``) older than the period are deleted,
   except those an agent labelled, which only lose their sender id.
 - :func:`export`: a merchant's tickets (with steps and history) and the conversations
@@ -30,6 +32,7 @@ from bot.audit import AuditLog
 from bot.channels.wechat_sqlstore import purge_expired
 from bot.db import make_engine
 from bot.learning.candidates import CandidateStore
+from bot.outbox.store import purge_before
 from bot.tickets import TicketService
 from bot.web.console.conversations import DEFAULT_URL as TRACKER_DEFAULT_URL
 from bot.web.console.conversations import TranscriptReader, events
@@ -84,12 +87,15 @@ def purge(
     cutoff = now - timedelta(days=days)
     conversations, deleted = purge_conversations(tracker, cutoff)
     anonymised = tickets.anonymise_closed(cutoff)
+    outbox_rows, handoffs = purge_before(tickets.engine, cutoff)
     return {
         "retention_days": days,
         "cutoff": cutoff.isoformat(),
         "conversations_deleted": conversations,
         "events_deleted": deleted,
         "tickets_anonymised": anonymised,
+        "outbox_messages_deleted": outbox_rows,
+        "handoffs_deleted": handoffs,
         "wechat_callbacks_deleted": purge_expired(tickets.engine, now),
         "candidates_deleted": CandidateStore(tickets.engine).purge(cutoff),
     }

@@ -179,6 +179,9 @@ class TicketService:
     ) -> TicketView:
         """Set one step's status and note; completing 正式解绑 completes the ticket.
 
+        A change of status or note queues a notice to the conversation that opened the
+        ticket (an outbox row in this transaction: no change without its notice).
+
         ``also`` runs inside the same transaction after the change (the console writes
         its audit row there): if it raises, nothing is changed.
         """
@@ -202,6 +205,7 @@ class TicketService:
                     )
             now = self._now()
             row = ticket.steps[index]
+            changed = (row.status, row.note) != (new.value, note)
             _record(s, ticket, now, actor, note, row.name, row.status, new.value)
             row.status, row.note, row.updated_at = new.value, note, now
             ticket.updated_at = now
@@ -209,6 +213,10 @@ class TicketService:
                 ticket.status = TicketStatus.COMPLETED.value
                 _record(s, ticket, now, actor, note, None, "open", ticket.status)
             s.flush()
+            if changed:  # the merchant is told, in this same transaction
+                from bot.outbox.notices import write_step_notice  # (imports bot.tickets)
+
+                write_step_notice(s, ticket, name, new.value, note, now)
             if also is not None:
                 also(s)
             return _view(ticket)

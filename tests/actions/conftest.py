@@ -17,7 +17,7 @@ from bot.tickets.migrate import upgrade
 from tests.tickets.tickets_support import pg_schema
 
 TICKET_TABLES = ("tickets", "ticket_steps", "ticket_events", "ticket_counters",
-                 "owner_check_failures")
+                 "owner_check_failures", "handoffs", "outbox", "notice_preferences")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 

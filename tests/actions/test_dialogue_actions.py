@@ -66,7 +66,8 @@ async def test_third_failure_offers_a_person_and_keeps_the_draft(service):
     partial = {"merchant_id": MERCHANT, "unbind_reason": "设备故障"}
     dispatcher, events = await run(ActionUnfinishedRequest(), tracker("56", slots=partial))
     assert "“原POS机序列号”好像不太好填" in texts(dispatcher) and "保留" in texts(dispatcher)
-    assert ("转人工", "/human_handoff") in buttons(dispatcher)
+    # the hand-off button records why (handoff_reason), for the handoff analytics
+    assert ("转人工", '/human_handoff{"handoff_reason":"failed_attempts"}') in buttons(dispatcher)
     assert ("重新填写", "/request_unbind") in buttons(dispatcher)
     assert events == []  # merchant number and reason are kept
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 
@@ -102,10 +103,10 @@ async def test_token_is_refreshed_margin_seconds_before_it_expires() -> None:
 
 async def test_token_endpoint_errors_name_the_errcode_not_the_secret(api: FakeApi) -> None:
     channel = official_account(api)
-    channel.secret = "wrong-secret-value"
+    channel.api = dataclasses.replace(channel.api, secret="wrong-secret-value")
     with pytest.raises(TokenError) as raised:
         await channel.tokens.get()
-    assert "40013" in str(raised.value) and "wrong-secret-value" not in str(raised.value)
+    assert "40125" in str(raised.value) and "wrong-secret-value" not in str(raised.value)
     await channel.aclose()
 
 

@@ -135,8 +135,10 @@ async def test_slow_answer_goes_through_the_application_message_api(api: FakeApi
     assert api.token_fetches == [{"corpid": CORP_ID, "corpsecret": CORP_SECRET}]
     [sent] = api.messages
     assert sent["path"] == "/cgi-bin/message/send"
-    assert sent["body"] == {
+    assert sent["body"] == {  # as wechatpy's WeCom client builds it
         "touser": WECOM_USER,
+        "toparty": "",
+        "totag": "",
         "msgtype": "text",
         "agentid": int(AGENT_ID),
         "text": {"content": "已收到您的消息（第1条）。"},

@@ -19,7 +19,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from defusedxml.ElementTree import fromstring
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
@@ -30,6 +29,7 @@ from yarl import URL
 from bot.channels.wechat import WeChatInput
 from bot.channels.wechat_request import CommonSettings
 from bot.channels.wecom import WeComInput
+from tests.fakes.wechat_api import FakeWeChatApi
 
 TOKEN = "jiebangTestToken2025"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as in the console
@@ -220,79 +220,11 @@ def wecom_xml(msg_type: str, fields: dict[str, str], msg_id: int | None = None, 
 
 
 @dataclass
-class FakeApi:
-    """Fake api.weixin.qq.com / qyapi.weixin.qq.com recording what it receives."""
+class FakeApi(FakeWeChatApi):
+    """The fake platform API (``tests/fakes/wechat_api.py``) without the 48-hour window:
+    these tests talk to the channel alone, so the platform never saw the user write."""
 
-    appid: str = APPID
-    secret: str = APPSECRET
-    corp_id: str = CORP_ID
-    corp_secret: str = CORP_SECRET
-    expires_in: int = 7200
-    token_delay: float = 0.0
-    token_fetches: list[dict[str, str]] = field(default_factory=list)
-    attempts: list[dict[str, Any]] = field(default_factory=list)
-    messages: list[dict[str, Any]] = field(default_factory=list)
-    send_errcodes: list[int] = field(default_factory=list)
-    valid_tokens: set[str] = field(default_factory=set)
-    base_url: str = ""
-
-    async def _token(self, request: web.Request) -> web.Response:
-        query = dict(request.query)
-        self.token_fetches.append(query)
-        await asyncio.sleep(self.token_delay)
-        if request.path.endswith("/gettoken"):
-            ok = query.get("corpid") == self.corp_id and query.get("corpsecret") == self.corp_secret
-        else:
-            ok = (
-                query.get("grant_type") == "client_credential"
-                and query.get("appid") == self.appid
-                and query.get("secret") == self.secret
-            )
-        if not ok:
-            return web.json_response({"errcode": 40013, "errmsg": "invalid appid"})
-        token = f"ACCESS_TOKEN_{len(self.token_fetches)}"
-        self.valid_tokens.add(token)
-        return web.json_response(
-            {"errcode": 0, "access_token": token, "expires_in": self.expires_in}
-        )
-
-    async def _send(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        record = {"path": request.path, "token": request.query.get("access_token"), "body": body}
-        self.attempts.append(record)
-        if record["token"] not in self.valid_tokens:
-            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
-        if self.send_errcodes:
-            errcode = self.send_errcodes.pop(0)
-            return web.json_response({"errcode": errcode, "errmsg": "system busy"})
-        self.messages.append(record)
-        return web.json_response({"errcode": 0, "errmsg": "ok"})
-
-    def contents(self) -> list[str]:
-        return [m["body"]["text"]["content"] for m in self.messages]
-
-    async def wait_messages(self, count: int, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.messages) < count and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[FakeApi]:
-        app = web.Application()
-        app.router.add_get("/cgi-bin/token", self._token)
-        app.router.add_get("/cgi-bin/gettoken", self._token)
-        app.router.add_post("/cgi-bin/message/custom/send", self._send)
-        app.router.add_post("/cgi-bin/message/send", self._send)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
-        try:
-            yield self
-        finally:
-            await runner.cleanup()
+    window: bool = False
 
 
 # -- the fake bot ----------------------------------------------------------------------

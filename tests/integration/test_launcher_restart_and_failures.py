@@ -53,7 +53,7 @@ def run_launcher_until_ready(args: list[str], env: dict[str, str]) -> tuple[subp
 
 
 def test_launcher_restart_and_visible_failures(tmp_path):
-    rasa_port, actions_port, web_port = free_port(), free_port(), free_port()
+    rasa_port, actions_port, web_port, outbox_port = (free_port() for _ in range(4))
     env = dict(os.environ)
     env["TRACKER_STORE_URL"] = f"sqlite:///{tmp_path / 'tracker.db'}"
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'tickets.db'}"
@@ -63,7 +63,8 @@ def test_launcher_restart_and_visible_failures(tmp_path):
     # 1. The launcher, a form started, Ctrl-C.
     launcher, printed = run_launcher_until_ready(
         ["--model", str(MODEL), "--rasa-port", str(rasa_port),
-         "--actions-port", str(actions_port), "--web-port", str(web_port)], env,
+         "--actions-port", str(actions_port), "--web-port", str(web_port),
+         "--outbox-port", str(outbox_port)], env,
     )
     try:
         assert "Press Ctrl-C" in printed, printed
@@ -77,7 +78,7 @@ def test_launcher_restart_and_visible_failures(tmp_path):
         }
         # Every process answers on loopback only (the action server runs any action
         # for any conversation it is asked about).
-        assert {rasa_port, actions_port, web_port} <= set(listening), listening
+        assert {rasa_port, actions_port, web_port, outbox_port} <= set(listening), listening
         assert set(listening.values()) == {"127.0.0.1"}, listening
         assert "商户号" in say(rasa_port, "我要解绑").json()[0]["text"]
         assert "原因" in say(rasa_port, "849581058120021").json()[0]["text"]

@@ -113,7 +113,8 @@ def test_render_refuses_a_missing_value():
 def test_supervisord_runs_and_restarts_every_process(tmp_path: Path):
     settings = ProdSettings(run_dir=tmp_path)
     names = [s.name for s in services(settings)]
-    assert names == ["actions-1", "actions-2", "rasa-1", "rasa-2", "web", "nginx"]
+    assert names == ["actions-1", "actions-2", "rasa-1", "rasa-2", "web", "outbox-1",
+                     "outbox-2", "nginx"]
     rasa = next(s for s in services(settings) if s.name == "rasa-1")
     assert "--auth-token" not in rasa.argv, "the token must not show in ps"
 
@@ -126,7 +127,7 @@ def test_rendered_nginx_config_passes_nginx_t(tmp_path: Path, nginx):
     assert conf.count("server 127.0.0.1:510") == 2 and conf.count("server 127.0.0.1:515") == 2
     assert oct((tmp_path / "nginx.conf").stat().st_mode)[-3:] == "600"
     supervisord = (tmp_path / "supervisord.conf").read_text()
-    assert supervisord.count("\nautorestart=true") == 6
+    assert supervisord.count("\nautorestart=true") == 8
     check = subprocess.run([nginx, "-t", "-c", str(tmp_path / "nginx.conf"), "-p",
                             str(tmp_path)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr

@@ -11,7 +11,9 @@ from sqlalchemy.engine import Connection
 
 import bot.audit  # noqa: F401  (registers console_audit on Base.metadata)
 import bot.channels.wechat_sqlstore  # noqa: F401  (registers wechat_callbacks)
+import bot.handoff.models  # noqa: F401  (registers handoffs)
 import bot.learning.candidates  # noqa: F401  (registers nlu_candidates)
+import bot.outbox.models  # noqa: F401  (registers outbox, notice_preferences)
 from bot.db import make_engine
 from bot.tickets.models import Base
 

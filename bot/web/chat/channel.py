@@ -15,7 +15,9 @@ reloads the history (which holds the replies it missed while offline).
 Like every channel it rate limits each sender and screens and redacts what was typed
 (``bot.channels.screening.admit``: an empty, oversized or too-frequent message gets a
 clear ``bot_uttered`` answer and never reaches Rasa), and reports a failed turn with an
-apology (``bot.channels.delivery.process``). Everything else is Rasa's channel.
+apology (``bot.channels.delivery.process``). Agents' replies and notices reach the page
+through :class:`~bot.web.chat.push.RoomPush` (every replica's rooms when ``REDIS_URL``
+is set). Everything else is Rasa's channel.
 
 credentials.yml names it by module path: ``bot.web.chat.channel.SocketIOInput``.
 """
@@ -37,6 +39,7 @@ from bot.channels.delivery import APOLOGY, process
 from bot.channels.screening import Screened, admit, screen_metadata
 from bot.ratelimit import SENDER_REPLY, sender_allowed, sender_limiter
 from bot.web.chat import SESSION_ID
+from bot.web.chat.push import RoomPush
 
 logger = logging.getLogger(__name__)
 REMEMBERED_IDS = 10_000  # client message ids kept for de-duplication (oldest dropped)
@@ -53,6 +56,7 @@ class SocketIOInput(RasaSocketIOInput):
         super().__init__(*args, **kwargs)
         self.received: OrderedDict[tuple[str, str], asyncio.Future] = OrderedDict()
         self.limiter = sender_limiter()
+        self.push: RoomPush | None = None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         async def delivered(message: UserMessage) -> None:
@@ -62,6 +66,15 @@ class SocketIOInput(RasaSocketIOInput):
         socketio_webhook = super().blueprint(delivered)
         sio = self.sio
         assert sio is not None  # set by super().blueprint()
+        self.push = RoomPush(sio, self.bot_message_evt, self.namespace)
+
+        @socketio_webhook.listener("after_server_start")
+        async def start_push(*_: Any) -> None:
+            self.push.start()
+
+        @socketio_webhook.listener("before_server_stop")
+        async def stop_push(*_: Any) -> None:
+            await self.push.stop()
 
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: dict | None) -> None:

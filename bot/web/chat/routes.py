@@ -69,6 +69,10 @@ def websocket_url(http_url: str) -> str:
     return urlunsplit((scheme, parts.netloc, "/socket.io/", "", ""))
 
 
+SPOKEN_BY = ("agent", "notice", "handoff")
+"""``bot`` events the outbox stored (bot.outbox.rasa_channel): shown whole, with who."""
+
+
 def history_messages(tracker: dict[str, Any]) -> list[dict[str, Any]]:
     """The user and bot messages of a tracker dump, as the page shows them live."""
     messages: list[dict[str, Any]] = []
@@ -81,6 +85,15 @@ def history_messages(tracker: dict[str, Any]) -> list[dict[str, Any]]:
             text = meta.get("display") or event.get("text") or ""
             messages.append({"from": "user", "text": str(text), "time": event.get("timestamp")})
         elif kind == "bot":
+            meta = event.get("metadata") or {}
+            if meta.get("kind") in SPOKEN_BY:  # an agent, a notice, a handoff message
+                messages.append({
+                    "from": "bot", "text": str(event.get("text") or ""), "buttons": [],
+                    "time": event.get("timestamp"), "kind": meta["kind"],
+                    "agent": str(meta.get("agent") or ""),
+                    "id": f"outbox-{meta.get('outbox_id')}",
+                })
+                continue
             # Split like Rasa's socket.io output does; buttons go on the last part.
             parts = (event.get("text") or "").strip().split("\n\n")
             buttons = [

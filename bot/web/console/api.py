@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -22,11 +23,14 @@ import yaml
 from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from bot.audit import AuditLog
 from bot.fields import normalize_merchant_id, normalize_phone, normalize_ticket_no
+from bot.handoff.service import HandoffService
 from bot.knowledge.guide import guide_text
+from bot.outbox.store import STATE_LABELS, OutboxRow, OutboxStore, OutboxUnavailable
 from bot.ratelimit import RateLimiter
 from bot.settings import Contacts
 from bot.tickets import (
@@ -51,6 +55,7 @@ from bot.web.console.conversations import (
 from bot.web.console.guide_view import headings
 from bot.web.console.search import MAX_QUERY, AnswerIndex, Hit, nlu_confidences
 
+logger = logging.getLogger(__name__)
 SPEC_PATH = Path(__file__).with_name("openapi.yml")
 NLU_TIMEOUT = 0.08
 """Seconds to wait for Rasa's ranking (``CONSOLE_NLU_TIMEOUT``); then BM25 alone."""
@@ -85,6 +90,15 @@ class ConsoleContext:
     nlu_timeout: float = field(default_factory=lambda: nlu_timeout())
     max_turns: int = MAX_EVENTS
     http: aiohttp.ClientSession | None = field(default=None, repr=False)
+    handoffs: HandoffService = field(default=None)  # type: ignore[assignment]
+    outbox: OutboxStore = field(default=None)  # type: ignore[assignment]
+    """Both on the ticket database unless given."""
+
+    def __post_init__(self) -> None:
+        if self.handoffs is None:
+            self.handoffs = HandoffService(self.tickets.engine)
+        if self.outbox is None:
+            self.outbox = OutboxStore(self.tickets.engine)
 
     @functools.cached_property
     def spec(self) -> dict[str, Any]:
@@ -125,12 +139,21 @@ async def blocking(fn: Callable[..., T], *args: Any) -> T:
 async def audited(
     request: Request, action: str, params: Mapping[str, str], reply: HTTPResponse, count: int
 ) -> HTTPResponse:
-    """Write the audit row for this call, then return ``reply``."""
+    """Write the audit row for this call, then return ``reply``.
+
+    If the audit log cannot be written, data is not handed out (503); an error reply
+    (which hands out nothing) is returned anyway, so the agent sees what failed.
+    """
     ctx: ConsoleContext = request.ctx.console
-    await blocking(
-        ctx.audit.record, request.ctx.agent, action, params, reply.status, count,
-        request.ctx.verified,
-    )
+    try:
+        await blocking(
+            ctx.audit.record, request.ctx.agent, action, params, reply.status, count,
+            request.ctx.verified,
+        )
+    except SQLAlchemyError as exc:
+        logger.error("audit row of %s not written (%s)", action, type(exc).__name__)
+        if reply.status < 400:
+            return error(503, "审计日志暂时无法写入，请稍后再试")
     return reply
 
 
@@ -141,7 +164,16 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def ticket_json(t: TicketView, history: tuple[EventView, ...] = ()) -> dict[str, Any]:
+def notice_json(row: OutboxRow) -> dict[str, Any]:
+    return {"id": row.id, "step": row.step, "text": row.text, "state": row.state,
+            "state_label": STATE_LABELS.get(row.state, row.state), "error": row.last_error,
+            "attempts": row.attempts, "created_at": _iso(row.created_at),
+            "sent_at": _iso(row.sent_at) if row.sent_at else None}
+
+
+def ticket_json(
+    t: TicketView, history: tuple[EventView, ...] = (), notices: list[OutboxRow] = ()
+) -> dict[str, Any]:
     current = t.current_step
     return {
         "ticket_no": t.ticket_no,
@@ -167,6 +199,7 @@ def ticket_json(t: TicketView, history: tuple[EventView, ...] = ()) -> dict[str,
              "note": e.note, "actor": e.actor, "created_at": _iso(e.created_at)}
             for e in history
         ],
+        "notices": [notice_json(n) for n in notices],
     }
 
 
@@ -191,7 +224,9 @@ def turn_json(turn: Turn) -> dict[str, Any]:
     return {
         "speaker": turn.speaker, "text": turn.text, "time": _iso(turn.time),
         "intent": turn.intent, "confidence": turn.confidence,
-        "buttons": list(turn.buttons), "channel": turn.channel,
+        "buttons": list(turn.buttons), "channel": turn.channel, "agent": turn.agent,
+        "kind": turn.kind, "to_agent": turn.to_agent, "id": turn.event_id,
+        "outbox_id": turn.outbox_id,
     }
 
 
@@ -274,7 +309,7 @@ async def find_tickets(request: Request) -> HTTPResponse:
         return await audited(request, "tickets.lookup", params, error(400, field.error or ""), 0)
     params = {key: field.value}
     try:
-        found = await blocking(_tickets_with_history, ctx.tickets, key, field.value)
+        found = await blocking(_tickets_with_history, ctx.tickets, key, field.value, ctx.outbox)
     except TicketStoreUnavailable:
         reply = error(503, "工单系统暂时不可用，请稍后再试")
         return await audited(request, "tickets.lookup", params, reply, 0)
@@ -282,7 +317,19 @@ async def find_tickets(request: Request) -> HTTPResponse:
     return await audited(request, "tickets.lookup", params, reply, len(found))
 
 
-def _tickets_with_history(service: TicketService, key: str, value: str) -> list[dict[str, Any]]:
+def _notices(outbox: OutboxStore | None, ticket_no: str) -> list[OutboxRow]:
+    """The ticket's step-change notices, newest first (none if the outbox is down)."""
+    if outbox is None:
+        return []
+    try:
+        return [row for row in outbox.of_ticket(ticket_no) if row.kind == "notice"]
+    except OutboxUnavailable:
+        return []
+
+
+def _tickets_with_history(
+    service: TicketService, key: str, value: str, outbox: OutboxStore | None = None
+) -> list[dict[str, Any]]:
     if key == "merchant":
         rows = service.tickets_for_merchant(value)
     elif key == "phone":
@@ -290,7 +337,8 @@ def _tickets_with_history(service: TicketService, key: str, value: str) -> list[
     else:
         one = service.get_ticket(value)
         rows = (one,) if one else ()
-    return [ticket_json(t, service.history(t.ticket_no)) for t in rows]
+    return [ticket_json(t, service.history(t.ticket_no), _notices(outbox, t.ticket_no))
+            for t in rows]
 
 
 def json_object(request: Request, example: str) -> dict[str, Any] | str:
@@ -355,7 +403,8 @@ async def advance_step(request: Request, ticket_no: str, step: str) -> HTTPRespo
             history = await blocking(ctx.tickets.history, number.value)
         except TicketStoreUnavailable:
             history = ()
-        return as_json({"ticket": ticket_json(ticket, history)})
+        notices = await blocking(_notices, ctx.outbox, number.value)
+        return as_json({"ticket": ticket_json(ticket, history, notices)})
     return await audited(request, "tickets.advance", params, reply, 0)
 
 

@@ -46,7 +46,13 @@ class TranscriptUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Turn:
-    """One message of a conversation."""
+    """One message of a conversation.
+
+    ``speaker`` is ``user``, ``bot``, ``agent`` (a call-centre agent, named in ``agent``;
+    stored as a ``bot`` event whose metadata has ``kind: agent``) or ``system`` (a
+    step-change notice or a handoff message; ``kind`` says which). A user message that
+    went to an agent instead of the bot has ``to_agent`` set.
+    """
 
     speaker: str
     text: str
@@ -55,6 +61,11 @@ class Turn:
     confidence: float | None = None
     buttons: tuple[dict[str, str], ...] = ()
     channel: str | None = None
+    agent: str | None = None
+    kind: str | None = None
+    to_agent: bool = False
+    event_id: int = 0
+    outbox_id: int | None = None
 
 
 def channel_of(input_channel: str | None) -> str:
@@ -82,16 +93,30 @@ def read_only_engine(url: str | None = None) -> Engine:
     return engine
 
 
-def _turn(type_name: str, timestamp: float, intent: str | None, data: dict[str, Any]) -> Turn:
+SYSTEM_KINDS = ("notice", "handoff")
+
+
+def _turn(
+    type_name: str, timestamp: float, intent: str | None, data: dict[str, Any], event_id: int = 0
+) -> Turn:
     moment = datetime.fromtimestamp(timestamp, tz=timezone.utc)
     text = data.get("text") or ""
+    meta = data.get("metadata") or {}
     if type_name == "user":
         parsed = data.get("parse_data") or {}
         top = parsed.get("intent") or {}
         return Turn(
             "user", text, moment, intent or top.get("name"), top.get("confidence"),
             channel=channel_of(data.get("input_channel")),
+            to_agent=isinstance(meta.get("handoff"), dict), event_id=event_id,
         )
+    kind = meta.get("kind") if isinstance(meta.get("kind"), str) else None
+    if kind == "agent" or kind in SYSTEM_KINDS:
+        speaker = "agent" if kind == "agent" else "system"
+        agent = meta.get("agent") if isinstance(meta.get("agent"), str) else None
+        outbox_id = meta.get("outbox_id") if isinstance(meta.get("outbox_id"), int) else None
+        return Turn(speaker, text, moment, agent=agent, kind=kind, event_id=event_id,
+                    outbox_id=outbox_id)
     extra = data.get("data") or {}
     buttons = tuple(
         {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
@@ -100,7 +125,7 @@ def _turn(type_name: str, timestamp: float, intent: str | None, data: dict[str, 
     )
     if not text and extra.get("custom"):
         text = json.dumps(extra["custom"], ensure_ascii=False)
-    return Turn("bot", text, moment, buttons=buttons)
+    return Turn("bot", text, moment, buttons=buttons, event_id=event_id)
 
 
 @dataclass(frozen=True)
@@ -121,14 +146,20 @@ class TranscriptReader:
         """Every user and bot message in order (empty if the sender is unknown)."""
         return self.last(sender_id, None).turns
 
-    def last(self, sender_id: str, limit: int | None = MAX_EVENTS) -> Transcript:
-        """The newest ``limit`` messages (all if None), oldest first."""
+    def last(
+        self, sender_id: str, limit: int | None = MAX_EVENTS, after_id: int = 0
+    ) -> Transcript:
+        """The newest ``limit`` messages (all if None), oldest first; only those stored
+        after event ``after_id`` when it is given (a console polling for new ones)."""
         stmt = (
-            select(events.c.type_name, events.c.timestamp, events.c.intent_name, events.c.data)
+            select(events.c.type_name, events.c.timestamp, events.c.intent_name, events.c.data,
+                   events.c.id)
             .where(events.c.sender_id == sender_id)
             .where(events.c.type_name.in_(("user", "bot")))
             .order_by(events.c.timestamp.desc(), events.c.id.desc())
         )
+        if after_id:
+            stmt = stmt.where(events.c.id > after_id)
         if limit is not None:
             stmt = stmt.limit(limit + 1)
         try:
@@ -142,10 +173,12 @@ class TranscriptReader:
             raise TranscriptUnavailable(type(exc).__name__) from exc
         truncated = limit is not None and len(rows) > limit
         turns = []
-        for type_name, timestamp, intent, data in reversed(rows[:limit] if truncated else rows):
+        for type_name, timestamp, intent, data, event_id in reversed(
+            rows[:limit] if truncated else rows
+        ):
             try:
                 payload = json.loads(data or "{}")
             except ValueError:
                 payload = {}
-            turns.append(_turn(type_name, timestamp or 0.0, intent, payload))
+            turns.append(_turn(type_name, timestamp or 0.0, intent, payload, event_id))
         return Transcript(turns, truncated)

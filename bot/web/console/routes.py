@@ -23,7 +23,7 @@ from bot.audit import AuditLog
 from bot.ratelimit import TOO_MANY, client_ip
 from bot.settings import Contacts
 from bot.tickets import TicketService
-from bot.web.console import api, candidates_api
+from bot.web.console import api, candidates_api, handoff_api
 from bot.web.console.auth import AGENT_HEADER, Credentials, agent_name
 from bot.web.console.conversations import TranscriptReader, read_only_engine
 from bot.web.console.search import default_index
@@ -149,6 +149,15 @@ def console_blueprint(context: api.ConsoleContext | None = None) -> Blueprint:
     bp.add_route(api.guide, "/api/guide", methods=["GET"])
     bp.add_route(candidates_api.list_candidates, "/api/candidates", methods=["GET"])
     bp.add_route(candidates_api.label_candidates, "/api/candidates/label", methods=["POST"])
+    bp.add_route(handoff_api.handoff_queue, "/api/handoffs", methods=["GET"])
+    bp.add_route(handoff_api.handoff_detail, "/api/handoffs/<handoff_id:int>", methods=["GET"])
+    bp.add_route(handoff_api.claim, "/api/handoffs/<handoff_id:int>/claim", methods=["POST"])
+    bp.add_route(handoff_api.send_reply, "/api/handoffs/<handoff_id:int>/messages",
+                 methods=["POST"])
+    bp.add_route(handoff_api.release, "/api/handoffs/<handoff_id:int>/release",
+                 methods=["POST"])
+    bp.add_route(handoff_api.resend, "/api/outbox/<outbox_id:int>/resend", methods=["POST"])
+    bp.add_route(handoff_api.notices, "/api/notices", methods=["GET"])
     bp.add_route(api.openapi, "/api/openapi.json", methods=["GET"])
 
     async def console_page(request: Request) -> HTTPResponse:

@@ -1,6 +1,6 @@
 // Console page "待标注": candidate training messages grouped by similar text; an agent
 // labels a group (or one message) with an intent, or marks it as not to be used.
-// Uses console.js's helpers (api, el, say, when) and registers itself in its onShow.
+// Uses console.js's helpers (api, el, say, when) and registers in window.consolePages.
 "use strict";
 
 const REASON_LABELS = {
@@ -66,5 +66,5 @@ async function loadCandidates(event) {
 $("candidate-form").addEventListener("submit", loadCandidates);
 $("candidate-status").addEventListener("change", loadCandidates);
 $("candidate-reason").addEventListener("change", loadCandidates);
-onShow.candidates = loadCandidates;
+window.consolePages.candidates = { show: loadCandidates };
 if (window.location.hash.startsWith("#candidates")) loadCandidates();

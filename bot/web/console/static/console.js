@@ -89,23 +89,27 @@ async function copyText(text) {
 // --- tabs ---------------------------------------------------------------------------
 
 // Pages are the nav's links; each <section data-focus> names the field that gets the focus.
-// Other scripts (candidates.js) add `onShow` hooks for their page.
+// Pages kept in files of their own (handoff.js, candidates.js, …) register in
+// window.consolePages: {name: {show(arg), hide()}}, before or after this file runs.
 const TABS = [...document.querySelectorAll(".tabs a")].map((a) => a.dataset.tab);
-const onShow = { guide: () => loadGuide() };
+window.consolePages = window.consolePages || {};
+window.consolePages.guide = { show: () => loadGuide() };
 
-function showTab(name) {
+function showTab(name, arg) {
   for (const tab of TABS) $(`tab-${tab}`).hidden = tab !== name;
   for (const link of document.querySelectorAll(".tabs a")) {
     link.classList.toggle("active", link.dataset.tab === name);
   }
+  const pages = window.consolePages;
+  for (const [page, def] of Object.entries(pages)) if (page !== name && def.hide) def.hide();
   $($(`tab-${name}`).dataset.focus).focus();
-  if (onShow[name]) onShow[name]();
+  if (pages[name] && pages[name].show) pages[name].show(arg);
 }
 
 function route() {
   const [name, arg] = window.location.hash.slice(1).split("/");
   const tab = TABS.includes(name) ? name : "answers";
-  showTab(tab);
+  showTab(tab, arg && decodeURIComponent(arg));
   if (tab === "conversation" && arg) {
     $("sender").value = decodeURIComponent(arg);
     loadConversation();
@@ -180,6 +184,7 @@ function stepForm(ticket, step) {
       say(`已更新 ${ticket.ticket_no}：${step.name} → ${status.value}`);
       $("status").className = "status ok";
       replaceTicket(body.ticket);
+      refreshTicketSoon(body.ticket.ticket_no); // the notice's delivery state follows
     }
   };
   return el("form", { class: "step-form", "data-step": step.name, onsubmit: submit },
@@ -194,6 +199,9 @@ function renderTicket(ticket) {
       el("td", { class: `st-${step.status}` }, step.status),
       el("td", {}, when(step.updated_at)), el("td", {}, step.note),
       el("td", {}, open ? stepForm(ticket, step) : "")));
+  const notices = (ticket.notices || []).slice(0, 5).map((n) =>
+    el("li", { class: `notice st-${n.state}`, "data-notice": n.id },
+      `${when(n.created_at)} ${n.step || ""}：${n.state_label}`, n.error ? `（${n.error}）` : ""));
   const history = ticket.history.slice(-5).reverse().map((e) =>
     el("li", {}, `${when(e.created_at)} ${e.step || "工单"}：${e.old_status || "-"} → ${e.new_status}（${e.actor}）${e.note ? " " + e.note : ""}`));
   const detail = ticket.reason_detail ? `（${ticket.reason_detail}）` : "";
@@ -214,7 +222,18 @@ function renderTicket(ticket) {
     el("table", {},
       el("thead", {}, el("tr", {}, ["#", "步骤", "状态", "时间", "备注", open ? "更新" : ""].map((h) => el("th", {}, h)))),
       el("tbody", {}, rows)),
-    history.length ? el("details", {}, el("summary", {}, "最近变更"), el("ul", {}, history)) : null);
+    history.length ? el("details", {}, el("summary", {}, "最近变更"), el("ul", {}, history)) : null,
+    notices.length ? el("div", { class: "notices" }, el("strong", {}, "给商户的进度通知"),
+      el("ul", {}, notices)) : null);
+}
+
+function refreshTicketSoon(ticketNo, delays = [2000, 6000]) {
+  for (const delay of delays) {
+    setTimeout(async () => {
+      const body = await api(`/api/tickets?ticket=${encodeURIComponent(ticketNo)}`);
+      if (body && body.tickets.length) replaceTicket(body.tickets[0]);
+    }, delay);
+  }
 }
 
 function replaceTicket(ticket) {
@@ -251,10 +270,18 @@ async function loadConversation(event) {
     (body.tickets.length ? ` · 工单：${body.tickets.join("、")}` : "");
   $("turns").replaceChildren(...body.turns.map((t) =>
     el("li", { class: `turn ${t.speaker}` },
-      el("div", { class: "info" }, t.speaker === "user" ? "商户" : "机器人", " · ", when(t.time),
+      el("div", { class: "info" }, speakerLabel(t), " · ", when(t.time),
         t.intent ? ` · 意图 ${t.intent}${t.confidence !== null ? ` (${t.confidence.toFixed(2)})` : ""}` : ""),
       el("div", { class: "text" }, t.text),
       t.buttons.length ? el("div", { class: "btns" }, t.buttons.map((b) => el("span", { title: b.payload }, b.title))) : null)));
+}
+
+/** Who said it: 商户, 机器人, 客服 张三, 工单通知, 系统. */
+function speakerLabel(turn) {
+  if (turn.speaker === "user") return turn.to_agent ? "商户（发给客服）" : "商户";
+  if (turn.speaker === "agent") return `客服 ${turn.agent || ""}`.trim();
+  if (turn.speaker === "system") return turn.kind === "notice" ? "工单通知" : "转人工";
+  return "机器人";
 }
 
 // --- guide --------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 // 解绑助手 web chat: socket.io to Rasa (through the web app's /socket.io/ proxy),
-// a persistent outbox so no message is lost or sent twice, history on reload.
+// a persistent outbox so no message is lost or sent twice, history on reload and after
+// every reconnect. Agents' replies and ticket notices arrive as bot_uttered with
+// {kind, agent, id}; an id already shown is not shown twice.
 import { io } from "socket.io-client";
 import { Conversation } from "./render.js";
 
@@ -193,7 +195,8 @@ socket.on("session_confirm", async (id) => {
     sessionId = id;
     localStorage.setItem(SESSION_KEY, id);
     view.render([], outbox);
-  } else if (unsure || view.count() === 0) {
+  } else if (unsure || view.count() === 0 || conn > 1) {
+    // After a reconnect, show what arrived meanwhile (an agent's reply, a notice).
     await resync(conn);
     if (conn !== connection) return;
   }
@@ -210,7 +213,13 @@ socket.on("bot_uttered", (message) => {
     .filter((b) => b && typeof b.title === "string")
     .map((b) => ({ title: b.title, payload: String(b.payload ?? b.title) }));
   const text = typeof message.text === "string" ? message.text : "";
-  if (text || buttons.length) view.addBot(text, buttons, Date.now());
+  const who = {
+    agent: typeof message.agent === "string" ? message.agent : "",
+    kind: typeof message.kind === "string" ? message.kind : "",
+    id: typeof message.id === "string" ? message.id : "",
+  };
+  const time = typeof message.time === "number" ? message.time : Date.now();
+  if (text || buttons.length) view.addBot(text, buttons, time, who);
   showStatus(""); // Rasa answers: not down, no longer slow
   if (inflight) {
     view.setTyping(true); // keep the dots below the newest message

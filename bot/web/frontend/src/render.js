@@ -80,9 +80,14 @@ export class Conversation {
     for (const chip of this.container.querySelectorAll(".chip")) chip.disabled = true;
   }
 
-  addBot(text, buttons, time, { active = true } = {}) {
-    const row = el("div", "row row-bot");
-    row.append(el("div", "avatar avatar-bot", "解"));
+  // Who speaks: the bot, a call-centre agent (named), or a ticket notice.
+  addBot(text, buttons, time, { active = true, agent = "", kind = "", id = "" } = {}) {
+    if (id && this.container.querySelector(`[data-id="${CSS.escape(id)}"]`)) return null;
+    const row = el("div", `row row-bot${kind ? ` row-${kind}` : ""}`);
+    if (id) row.dataset.id = id;
+    const byAgent = kind === "agent" || kind === "handoff";
+    row.append(el("div", byAgent ? "avatar avatar-agent" : "avatar avatar-bot",
+      kind === "agent" ? "客" : kind === "notice" ? "通" : "解"));
     const content = el("div", "content");
     const bubble = el("div", "bubble");
     richText(bubble, text || "");
@@ -98,7 +103,9 @@ export class Conversation {
       }
       content.append(chips);
     }
-    content.append(el("div", "meta", `解绑助手 ${formatTime(time)}`));
+    const who = kind === "agent" ? `人工客服 ${agent}`.trim()
+      : kind === "notice" ? "工单进度通知" : kind === "handoff" ? "人工客服" : "解绑助手";
+    content.append(el("div", "meta", `${who} ${formatTime(time)}`));
     row.append(content);
     this.insert(row, false);
     return row;
@@ -135,7 +142,10 @@ export class Conversation {
     history.forEach((m, i) => {
       const time = m.time ? m.time * 1000 : Date.now();
       if (m.from === "user") this.addUser(m.text, time);
-      else this.addBot(m.text, m.buttons, time, { active: i > lastUser && !outbox.length });
+      else this.addBot(m.text, m.buttons, time, {
+        active: i > lastUser && !outbox.length, agent: m.agent || "", kind: m.kind || "",
+        id: m.id || "",
+      });
     });
     for (const item of outbox) {
       if (!item.hidden) this.addUser(item.display || item.text, item.time, { id: item.id, pending: true });

@@ -1,0 +1,125 @@
+"""Live handoff across two Rasa replicas of the production profile (PostgreSQL, Redis,
+``bot.ops.rasa_server`` with deploy/endpoints.prod.yml and credentials.prod.yml).
+
+A chat page's socket is on replica 1 while the outbox worker delivers through replica 2:
+the agent's messages still reach the page (the push goes through Redis). A claimed
+conversation stays silent whichever replica a message reaches, and answers again on
+either after the hand-back.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import secrets
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import requests
+import socketio
+
+from bot.db import make_engine
+from bot.handoff.service import HandoffService
+from bot.handoff.settings import DutyHours
+from bot.launcher import Service, Stack, free_port
+from bot.ops.prod import prod_env, services
+from bot.ops.settings import ProdSettings
+from bot.paths import ROOT
+from bot.tickets.migrate import upgrade
+
+pytestmark = [pytest.mark.server, pytest.mark.postgres, pytest.mark.redis]
+MODEL = ROOT / "models" / "bot.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str], str]]:
+    """Two Rasa replicas, one action server and an outbox worker that talks to the
+    second replica only. Yields the replicas' URLs and the ticket database URL."""
+    from tests.prod.conftest import _postgres_url
+
+    redis_url = os.environ.get("REDIS_URL_TEST", "").strip()
+    if not redis_url:
+        pytest.skip("Redis test: REDIS_URL_TEST is not set")
+    database = _postgres_url()
+    upgrade(database)
+    tmp = tmp_path_factory.mktemp("replicas")
+    rasa_ports, action_port, outbox_port = (free_port(), free_port()), free_port(), free_port()
+    settings = ProdSettings(database_url=database, tracker_store_url=database,
+                            redis_url=redis_url, rasa_ports=rasa_ports,
+                            action_ports=(action_port,), run_dir=tmp, model=str(MODEL))
+    env = prod_env(settings, secrets.token_urlsafe(32), os.environ)
+    env["ACTION_ENDPOINT_URL"] = f"http://127.0.0.1:{action_port}/webhook"
+    env.update(HANDOFF_HOURS="always", OUTBOX_POLL_SECONDS="0.2",
+               RATE_LIMIT_SENDER="1000", LOG_LEVEL="INFO")
+    wanted = [s for s in services(settings) if s.name in ("actions-1", "rasa-1", "rasa-2")]
+    urls = [f"http://127.0.0.1:{port}" for port in rasa_ports]
+    worker = Service("outbox", [sys.executable, "-m", "bot.outbox", "worker", "--rasa-url",
+                                urls[1], "--port", str(outbox_port)],
+                     f"http://127.0.0.1:{outbox_port}/health")
+    with Stack([*wanted, worker], env=env, log_dir=tmp / "logs"):
+        yield urls, database
+
+
+def rest(url: str, sender: str, text: str) -> list[dict]:
+    reply = requests.post(f"{url}/webhooks/rest/webhook", timeout=60,
+                          json={"sender": sender, "message": text})
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def next_message(inbox: queue.Queue, kind: str) -> dict:
+    while True:
+        message = inbox.get(timeout=60)
+        if message.get("kind") == kind:
+            return message
+
+
+def test_agent_messages_reach_a_page_on_the_other_replica(replicas):
+    urls, database = replicas
+    handoffs = HandoffService(make_engine(database), hours=DutyHours(None))
+    session = uuid.uuid4().hex
+    client = socketio.Client()
+    inbox: queue.Queue = queue.Queue()
+    confirmed = threading.Event()
+    client.on("bot_uttered", inbox.put)
+    client.on("session_confirm", lambda _: confirmed.set())
+    client.connect(urls[0], transports=["websocket"])  # the page is on replica 1
+    try:
+        client.emit("session_request", {"session_id": session})
+        assert confirmed.wait(30)
+        client.call("user_uttered", {"message": "转人工", "session_id": session,
+                                     "metadata": {"client_id": "c1"}}, timeout=60)
+        queued = handoffs.active("socketio", session)
+        assert queued is not None and queued.state == "queued"
+        handoffs.claim(queued.id, "张三")
+        joined = next_message(inbox, "handoff")  # delivered through replica 2
+        assert joined["text"] == "您好，我是人工客服张三，接下来由我为您服务。"
+        handoffs.reply(queued.id, "张三", "您好，请问哪台机器要解绑？")
+        said = next_message(inbox, "agent")
+        assert (said["text"], said["agent"]) == ("您好，请问哪台机器要解绑？", "张三")
+    finally:
+        client.disconnect()
+        handoffs.engine.dispose()
+
+
+def test_a_claim_silences_the_bot_on_every_replica_and_hand_back_restores_it(replicas):
+    urls, database = replicas
+    handoffs = HandoffService(make_engine(database), hours=DutyHours(None))
+    sender = f"replicas-{uuid.uuid4().hex[:10]}"
+    try:
+        assert "转接人工客服" in rest(urls[0], sender, "转人工")[0]["text"]
+        handoff = handoffs.active("rest", sender)
+        handoffs.claim(handoff.id, "李四")
+        for turn in range(4):  # alternate replicas: each asks the database
+            reply = rest(urls[turn % 2], sender, f"第{turn}条：我的机器开不了机")
+            assert reply == [{"recipient_id": sender,
+                              "custom": {"handoff": "with_agent", "agent": "李四"}}]
+        handoffs.release(handoff.id, "李四", "handback")
+        for url in urls:
+            answer = rest(url, sender, "解绑需要哪些资料")
+            assert answer and "营业执照" in "".join(m.get("text", "") for m in answer)
+    finally:
+        handoffs.engine.dispose()
