@@ -11,6 +11,7 @@ import pytest
 import actions.unbind_form as form
 import bot.learning.candidates as candidates
 from bot.db import make_engine
+from bot.handoff.service import HandoffService
 from bot.learning.candidates import CandidateStore
 from bot.tickets import TicketService
 from bot.tickets.migrate import upgrade
@@ -64,6 +65,8 @@ def candidate_store(
 def _use(service: TicketService, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(form, "ticket_service", lambda: service)
     monkeypatch.setattr("actions.tickets.ticket_service", lambda: service)
+    handoffs = HandoffService(service.engine)
+    monkeypatch.setattr("actions.handoff.handoff_service", lambda: handoffs)
 
 
 @pytest.fixture(params=BACKENDS)

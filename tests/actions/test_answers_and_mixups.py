@@ -11,16 +11,17 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.field_mixups import mixup, plain_value
+from actions.handoff import ActionHumanHandoff
 from actions.topics import (
     ActionAnswerTopic,
     ActionAskWhatFor,
-    ActionHumanHandoff,
     ActionNotHelpful,
     ActionSuggestTopics,
 )
 from actions.unbind_form import ValidateUnbindForm
 from bot.knowledge.guide import guide_text
 from bot.learning.candidates import CandidateStore
+from bot.tickets import TicketService
 
 MERCHANT = "849581058120003"
 
@@ -134,7 +135,7 @@ async def test_a_value_or_a_reason_with_nothing_pending_asks_what_it_is_for() ->
 
 
 async def test_not_helpful_and_handoff_keep_the_question_before_them(
-    candidate_store: CandidateStore,
+    candidate_store: CandidateStore, service: TicketService,
 ) -> None:
     tr = tracker("没用", "not_helpful", active_loop=None)
     tr.events.insert(0, {"event": "user", "text": "旧机器能退押金吗", "input_channel": "rest",
