@@ -157,7 +157,7 @@ def test_another_wechat_user_learns_nothing_and_the_owner_sees_it(running_bot):
     url = f"{running_bot.rasa_url}/webhooks/wechat/webhook"
     merchant = "849581058120384"
     owner_id, stranger_id = (f"oUNBIND_{uuid.uuid4().hex[:12]}" for _ in range(2))
-    msg_id = uuid.uuid4().int % 10**15
+    msg_id = 10**18 + uuid.uuid4().int % 10**17  # 19 digits, like WeChat's 64-bit MsgId
 
     def say(openid: str, text: str) -> str:
         nonlocal msg_id

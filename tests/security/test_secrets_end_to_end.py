@@ -193,6 +193,12 @@ def context(secret: str, haystack: str) -> str:
                       for text, m in places(secret, haystack))[:1500]
 
 
+def _around(needle: str, haystack: str) -> str:
+    """The raw text around the first place ``needle`` occurs."""
+    at = haystack.find(needle)
+    return haystack[max(0, at - 200): at + 80]
+
+
 def test_found_ignores_ids_and_dates_but_not_the_secret() -> None:
     assert not found("1182", "message_id 5e1182af3c0d4e2b9a1f0c3d2e4b5a69 at 2026-11-29")
     assert not found("2026", "created 2026-11-29 01:33:55.704019")
@@ -264,7 +270,9 @@ def test_no_secret_typed_into_any_channel_is_stored_or_logged(running_bot) -> No
     assert MERCHANT not in logs and PHONE not in logs
     assert "849581******093" in logs or "139****0093" in logs  # logged, but masked
     unmasked = re.findall(r"(?<![\d.])(?:\d{15}|1[3-9]\d{9})(?!\d)", logs)
-    assert not unmasked, f"unmasked merchant/mobile numbers in logs: {unmasked[:5]}"
+    assert not unmasked, (
+        f"unmasked merchant/mobile numbers in logs: {unmasked[:5]}: {_around(unmasked[0], logs)}"
+    )
 
 
 def test_secrets_in_socketio_metadata_are_not_stored(running_bot) -> None:
