@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
+from bot.analytics.conversations import ensure_indexes
 from bot.db import SQLITE_BUSY_TIMEOUT_MS
 from bot.logmask import install as mask_logs
 from bot.rasa_fixes import install as install_rasa_fixes
@@ -122,6 +123,7 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
             self.engine.dispose()
             self.engine = pooled_sqlite_engine(self.engine.url)
             self.sessionmaker = sessionmaker(bind=self.engine)
+        ensure_indexes(self.engine)  # the 统计 page's queries (bot.analytics)
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         try:
