@@ -8,7 +8,7 @@ import io
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 from stats_support import (
     DAY1,
@@ -20,7 +20,7 @@ from stats_support import (
 )
 from tickets_support import FakeClock
 
-from bot.analytics import conversations, report, tickets
+from bot.analytics import conversations, report, summary, tickets
 from bot.analytics.feedback import DOWN, UP, FeedbackStore
 from bot.analytics.sql import Filters
 from bot.learning.candidates import CandidateStore
@@ -37,12 +37,12 @@ def stats_db(db_url: str, engine: Engine) -> Engine:
     store_events(db_url, "wx-b", form_with_failures(DAY1 + timedelta(hours=1)))
     store_events(db_url, "web-c", completed_form(DAY2))
     yield engine
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE events"))  # not a ticket table (migration checks)
+    with engine.begin() as conn:  # not ticket tables (the migration checks)
+        for table in ("events", "conversation_days", "conversation_topics"):
+            conn.execute(text(f"DROP TABLE {table}"))
 
 
 def test_daily_figures_and_channel_filter(stats_db: Engine) -> None:
-    conversations.ensure_indexes(stats_db)
     days = conversations.daily(stats_db, RANGE)
     assert [(d.day, d.conversations, d.turns, d.fallbacks, d.handoffs) for d in days] == [
         (date(2026, 12, 1), 2, 9, 1, 1), (date(2026, 12, 2), 1, 1, 0, 0)]
@@ -53,6 +53,22 @@ def test_daily_figures_and_channel_filter(stats_db: Engine) -> None:
     assert [(d.conversations, d.handoffs) for d in wechat] == [(1, 0)]
     nothing = conversations.daily(stats_db, Filters(date(2026, 11, 1), date(2026, 11, 1)))
     assert [(d.conversations, d.turns) for d in nothing] == [(0, 0)]
+
+
+def test_counters_kept_by_the_tracker_store_equal_a_rebuild_from_events(
+    stats_db: Engine,
+) -> None:
+    def counters() -> list[tuple]:
+        with stats_db.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(summary.days).order_by(
+                summary.days.c.sender_id, summary.days.c.day))] + [
+                tuple(r) for r in conn.execute(select(summary.topics).order_by(
+                    summary.topics.c.sender_id, summary.topics.c.intent))]
+
+    kept = counters()
+    assert len(kept) == 3 + 6  # three merchant-days; their intents
+    assert summary.rebuild(stats_db) == 3
+    assert counters() == kept
 
 
 def test_top_topics_have_chinese_titles(stats_db: Engine) -> None:
