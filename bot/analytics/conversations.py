@@ -7,10 +7,12 @@ Definitions (docs/console.md):
 - a *fallback* is a message the NLU did not understand (intent ``nlu_fallback``);
 - a conversation was *handed off* when ``action_human_handoff`` ran in it that day;
   *contained* conversations are the others;
-- the unbind form's funnel counts merchants (sender ids) who, within the range, started
-  the form and gave a valid merchant number, reason, serial and phone; a *validation
-  failure* is a refused value of the field being asked (the form's ``failed_attempts``
-  count for that field went up).
+- the unbind form's funnel counts conversations that started the form and gave a valid
+  merchant number, reason, serial and phone; a *validation failure* is a refused value
+  of the field being asked (the form's ``failed_attempts`` count for that field went up);
+- a topic's *conversations* are those that asked about it at least once.
+
+Every figure is a plain sum or count over the counter rows of the range: no DISTINCT.
 
 The channel of a conversation is that of its first message that day.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import case, distinct, func, literal_column, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ColumnElement
 
@@ -54,17 +56,17 @@ class Day:
 
 @dataclass(frozen=True)
 class TopicCount:
-    """How often a guide topic was asked."""
+    """How often a guide topic was asked, and in how many conversations."""
 
     intent: str
     title: str
     messages: int
-    merchants: int
+    conversations: int
 
 
 @dataclass(frozen=True)
 class FunnelStep:
-    """One step of the unbind form: how many merchants reached it, and failures."""
+    """One step of the unbind form: how many conversations reached it, and failures."""
 
     key: str
     title: str
@@ -99,10 +101,9 @@ def daily(engine: Engine, filters: Filters) -> list[Day]:
 
 
 def top_topics(engine: Engine, filters: Filters, limit: int = 10) -> list[TopicCount]:
-    """The guide topics merchants asked about most (messages, then merchants)."""
+    """The guide topics merchants asked about most (messages, then conversations)."""
     query = (
-        select(topics.c.intent, func.sum(topics.c.messages).label("n"),
-               func.count(distinct(topics.c.sender_id)))
+        select(topics.c.intent, func.sum(topics.c.messages).label("n"), func.count())
         .where(topics.c.intent.like(INTENT_PREFIX + "%"), *_scope(topics, filters))
         .group_by(topics.c.intent)
         .order_by(literal_column("n").desc(), topics.c.intent)
@@ -110,8 +111,7 @@ def top_topics(engine: Engine, filters: Filters, limit: int = 10) -> list[TopicC
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    return [TopicCount(intent, topic_title(intent), int(n), merchants)
-            for intent, n, merchants in rows]
+    return [TopicCount(intent, topic_title(intent), int(n), count) for intent, n, count in rows]
 
 
 def topic_title(intent: str) -> str:
@@ -124,11 +124,8 @@ def topic_title(intent: str) -> str:
 def funnel(engine: Engine, filters: Filters, confirmed: int) -> list[FunnelStep]:
     """Started → each field given → ``confirmed`` (tickets opened, from the ticket
     database), with each field's validation failures."""
-    def merchants(flag: str) -> ColumnElement:
-        return func.count(distinct(case((days.c[flag] > 0, days.c.sender_id))))
-
     query = select(
-        merchants("form_started"), *(merchants(f) for f in FIELDS),
+        func.sum(days.c.form_started), *(func.sum(days.c[f]) for f in FIELDS),
         *(func.sum(days.c[f"fail_{f}"]) for f in FIELDS),
     ).where(*_scope(days, filters))
     with engine.connect() as conn:

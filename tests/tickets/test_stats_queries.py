@@ -73,7 +73,7 @@ def test_counters_kept_by_the_tracker_store_equal_a_rebuild_from_events(
 
 def test_top_topics_have_chinese_titles(stats_db: Engine) -> None:
     topics = conversations.top_topics(stats_db, RANGE)
-    assert [(t.intent, t.messages, t.merchants) for t in topics] == [
+    assert [(t.intent, t.messages, t.conversations) for t in topics] == [
         ("faq_materials", 2, 2), ("faq_process", 1, 1)]
     assert topics[0].title != "faq_materials" and any(ord(c) > 0x4E00 for c in topics[0].title)
 
