@@ -45,8 +45,17 @@ class Table:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(self.columns)
-        writer.writerows(["" if v is None else v for v in row] for row in self.rows)
+        writer.writerows([cell(v) for v in row] for row in self.rows)
         return "\ufeff" + out.getvalue()
+
+
+def cell(value: Any) -> str:
+    """A value as the page shows it (JavaScript's ``String``): 50.0 is "50"."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def _pct(value: float | None) -> float | None:
@@ -118,7 +127,7 @@ def waiting_table(engine: Engine, filters: Filters, now: datetime | None = None)
 def feedback_table(engine: Engine, filters: Filters) -> Table:
     rows = tuple((f.title, f.topic, f.up, f.down, _pct(f.up_rate))
                  for f in FeedbackStore(engine).per_topic(filters))
-    return Table("feedback", "回答评价", ("主题", "意图", "👍", "👎", "好评率%"), rows)
+    return Table("feedback", "回答评价", ("主题", "意图", "有帮助", "没帮助", "好评率%"), rows)
 
 
 def build(

@@ -22,6 +22,7 @@ from tickets_support import FakeClock
 
 from bot.analytics import conversations, report, summary, tickets
 from bot.analytics.feedback import DOWN, UP, FeedbackStore
+from bot.analytics.report import cell
 from bot.analytics.sql import Filters
 from bot.learning.candidates import CandidateStore
 from bot.tickets import TicketService
@@ -162,7 +163,7 @@ def test_unanswered_are_redacted_groups_and_csv_matches(stats_db: Engine) -> Non
     for table in tables.values():
         parsed = list(csv.reader(io.StringIO(table.csv().lstrip("\ufeff"))))
         assert parsed[0] == list(table.columns)
-        assert parsed[1:] == [["" if v is None else str(v) for v in row] for row in table.rows]
+        assert parsed[1:] == [[cell(v) for v in row] for row in table.rows]
     daily = tables["daily"]
     assert daily.rows[0][:4] == ("2026-12-01", 2, 9, 1)
     assert daily.rows[0][4:] == (50.0, 11.1, 50.0)
