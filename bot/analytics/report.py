@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -23,7 +22,6 @@ from bot.learning.candidates import CandidateStore
 
 UNANSWERED_REASONS = ("fallback",)
 MAX_UNANSWERED = 20
-WORKERS = 4
 TABLES = ("daily", "topics", "unanswered", "funnel", "steps", "waiting", "feedback")
 
 
@@ -145,9 +143,6 @@ def build(
         "waiting": lambda: waiting_table(ticket_db, filters, now),
         "feedback": lambda: feedback_table(ticket_db, filters),
     }
-    if only:
-        return [makers[only]()]
-    # The tables are independent queries on two databases: run them side by side (the
-    # drivers release the GIL while the database works).
-    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return list(pool.map(lambda key: makers[key](), TABLES))
+    # One after the other: side by side in threads was slower on SQLite (measured with
+    # the 统计 bench: 1.0 s against 0.6 s at 100,000 conversations).
+    return [makers[key]() for key in ((only,) if only else TABLES)]

@@ -7,7 +7,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import Integer, cast, func
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import ColumnElement
 
 from bot.tickets.values import SHANGHAI
@@ -58,31 +57,9 @@ class Filters:
         return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
 
 
-def day_number(timestamp: Any, dialect: str) -> ColumnElement:
-    """The Beijing day of a Unix ``timestamp`` column as days since 1970-01-01."""
-    shifted = (timestamp + SHANGHAI_OFFSET) / DAY_SECONDS
-    if dialect == "sqlite":  # no floor() before 3.35; timestamps are positive
-        return cast(shifted, Integer)
-    return cast(func.floor(shifted), Integer)
-
-
 def as_date(number: int) -> date:
     """A :func:`day_number` back as a date."""
     return EPOCH_DAY + timedelta(days=int(number))
-
-
-def json_text(column: Any, key: str, dialect: str) -> ColumnElement:
-    """``column``'s JSON text's top-level ``key`` as text (NULL when missing or null)."""
-    if dialect == "sqlite":
-        return func.json_extract(column, f"$.{key}")
-    return cast(column, postgresql.JSON)[key].astext
-
-
-def json_number(column: Any, path: tuple[str, ...], dialect: str) -> ColumnElement:
-    """A number inside ``column``'s JSON text (NULL when missing)."""
-    if dialect == "sqlite":
-        return func.json_extract(column, "$." + ".".join(path))
-    return cast(cast(column, postgresql.JSON)[path].astext, Integer)
 
 
 def percentile_rank(count: Any, share: float, dialect: str) -> ColumnElement:

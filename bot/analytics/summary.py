@@ -86,6 +86,9 @@ def summarise(
         kind, name = row.get("type_name"), row.get("action_name")
         if kind not in ("user", "action", "slot", "active_loop") or row.get("timestamp") is None:
             continue
+        data = _data(row) if kind in ("user", "slot") else {}
+        if kind == "user" and (data.get("metadata") or {}).get("hidden"):
+            continue  # the greeting the chat page sends for itself, not the merchant
         delta = out.setdefault(day_of(float(row["timestamp"])), DayDelta())
         counts = delta.counts
         if kind == "user":
@@ -93,17 +96,17 @@ def summarise(
             counts["turns"] += 1
             counts["fallbacks"] += intent == FALLBACK_INTENT
             if delta.channel is None:
-                delta.channel = _data(row).get("input_channel") or "unknown"
+                delta.channel = data.get("input_channel") or "unknown"
             if intent:
                 delta.topics[intent] = delta.topics.get(intent, 0) + 1
         elif kind == "action" and name == HANDOFF_ACTION:
             counts["handoff"] = 1
         elif kind == "active_loop" and name == FORM:
             counts["form_started"] = 1
-        elif kind == "slot" and name in FIELDS and _data(row).get("value") is not None:
+        elif kind == "slot" and name in FIELDS and data.get("value") is not None:
             counts[name] = 1
         elif kind == "slot" and name == ATTEMPTS:
-            now = _data(row).get("value")
+            now = data.get("value")
             now = now if isinstance(now, dict) else None
             for f in FIELDS:
                 after, before = (now or {}).get(f), (attempts or {}).get(f) or 0

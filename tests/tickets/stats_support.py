@@ -77,10 +77,12 @@ def form_with_failures(at: datetime, channel: str = "wechat") -> list:
 
 
 def completed_form(at: datetime, channel: str = "rest") -> list:
-    """A topic question, then every field right the first time."""
+    """The page's own greeting, a topic question, then every field right the first time."""
     t = [at + timedelta(seconds=n) for n in range(10)]
     return [
         SessionStarted(timestamp=t[0].timestamp()),
+        UserUttered("/greet", parse_data={"intent": {"name": "greet"}}, input_channel=channel,
+                    timestamp=t[0].timestamp(), metadata={"hidden": True}),  # not counted
         said("解绑流程是什么", "faq_process", channel, t[0]),
         ActiveLoop("unbind_form", timestamp=t[1].timestamp()),
         slot("merchant_id", "123456789012346", t[2]),

@@ -28,12 +28,14 @@ BEIJING = timezone(timedelta(hours=8))
 
 
 def conversations_today(tracker_db) -> int:
-    """Merchants who wrote today (Beijing time), counted straight from the events."""
+    """Merchants who wrote today (Beijing time), counted straight from the events (not
+    the greeting the page sends for itself)."""
     start = datetime.now(BEIJING).replace(hour=0, minute=0, second=0, microsecond=0)
     with sqlite3.connect(tracker_db) as conn:
         return conn.execute(
             "SELECT count(DISTINCT sender_id) FROM events WHERE type_name = 'user' "
-            "AND timestamp >= ?", (start.timestamp(),)).fetchone()[0]
+            "AND timestamp >= ? AND coalesce(json_extract(data, '$.metadata.hidden'), 0) = 0",
+            (start.timestamp(),)).fetchone()[0]
 
 
 def painted_pixels(page: Page, key: str) -> int:
