@@ -22,8 +22,11 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
     case,
+    cast,
     func,
+    literal,
     select,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, Session
@@ -116,3 +119,16 @@ class FeedbackStore:
             title = topic_title(name) if name else "（其他回答）"
             out.append(TopicFeedback(name, title, int(ups or 0), int(downs or 0)))
         return out
+
+    def forget_before(self, before: datetime) -> int:
+        """Unlink ratings older than ``before`` from their sender ids (retention); the
+        ratings stay for the figures. Returns how many."""
+        anonymous = literal("purged-") + cast(AnswerFeedback.id, String)
+        with Session(writer(self.engine), future=True) as session, session.begin():
+            result = session.execute(
+                update(AnswerFeedback).where(
+                    AnswerFeedback.created_at < before,
+                    AnswerFeedback.sender_id.not_like("purged-%"),
+                ).values(sender_id=anonymous).execution_options(synchronize_session=False)
+            )
+            return int(result.rowcount or 0)

@@ -19,11 +19,23 @@ check), one sender's rows at a time, streamed.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Index, Integer, MetaData, String, Table, delete, func, select
+from sqlalchemy import (
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -143,6 +155,18 @@ def apply(conn: Connection, changes: Iterable[tuple[str, Mapping[int, DayDelta]]
                            for intent, n in delta.topics.items()]
     _upsert(conn, days, day_rows, ("sender_id", "day"), COUNTERS, FLAGS)
     _upsert(conn, topics, topic_rows, ("sender_id", "day", "intent"), ("messages",))
+
+
+def forget(conn: Connection, senders: Iterable[str]) -> None:
+    """Unlink the counters of deleted conversations from their sender ids (retention,
+    ``bot.privacy``): each sender becomes a random name, so the figures stay."""
+    if not conn.dialect.has_table(conn, days.name):
+        return
+    for sender in senders:
+        anonymous = f"purged-{uuid.uuid4().hex}"
+        for table in (days, topics):
+            conn.execute(update(table).where(table.c.sender_id == sender)
+                         .values(sender_id=anonymous))
 
 
 def last_attempts(events: Iterable[Any]) -> dict[str, int] | None:

@@ -21,10 +21,11 @@ from stats_support import (
 from tickets_support import FakeClock
 
 from bot.analytics import conversations, report, summary, tickets
-from bot.analytics.feedback import DOWN, UP, FeedbackStore
+from bot.analytics.feedback import DOWN, UP, AnswerFeedback, FeedbackStore
 from bot.analytics.report import cell
 from bot.analytics.sql import Filters
 from bot.learning.candidates import CandidateStore
+from bot.privacy import purge_conversations
 from bot.tickets import TicketService
 from bot.tickets.service import OpenRequest
 
@@ -70,6 +71,20 @@ def test_counters_kept_by_the_tracker_store_equal_a_rebuild_from_events(
     assert len(kept) == 3 + 6  # three merchant-days; their intents
     assert summary.rebuild(stats_db) == 3
     assert counters() == kept
+
+
+def test_retention_unlinks_counters_and_ratings_but_keeps_the_figures(
+    stats_db: Engine,
+) -> None:
+    before = conversations.daily(stats_db, RANGE)
+    FeedbackStore(stats_db).rate("web-a", 1.5, UP, "faq_materials", "rest", at=DAY1)
+    assert purge_conversations(stats_db, DAY2 + timedelta(days=1)) == (3, 35)
+    assert FeedbackStore(stats_db).forget_before(DAY2) == 1
+    assert conversations.daily(stats_db, RANGE) == before
+    with stats_db.connect() as conn:
+        senders = {r[0] for t in (summary.days, summary.topics, AnswerFeedback.__table__)
+                   for r in conn.execute(select(t.c.sender_id))}
+    assert len(senders) == 4 and all(s.startswith("purged-") for s in senders)
 
 
 def test_top_topics_have_chinese_titles(stats_db: Engine) -> None:
