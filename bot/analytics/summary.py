@@ -98,7 +98,8 @@ def summarise(
         kind, name = row.get("type_name"), row.get("action_name")
         if kind not in ("user", "action", "slot", "active_loop") or row.get("timestamp") is None:
             continue
-        data = _data(row) if kind in ("user", "slot") else {}
+        wanted = kind == "user" or (kind == "slot" and name in (*FIELDS, ATTEMPTS))
+        data = _data(row) if wanted else {}
         if kind == "user" and (data.get("metadata") or {}).get("hidden"):
             continue  # the greeting the chat page sends for itself, not the merchant
         delta = out.setdefault(day_of(float(row["timestamp"])), DayDelta())
