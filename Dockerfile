@@ -2,7 +2,8 @@
 # command): Rasa replicas, action servers, the web app and the migration job.
 # Not built on the development machines (no Docker there): see docs/deploy.md.
 
-# The chat page, built from the locked npm packages (bot/web/chat/static/ is not in git).
+# The chat page and the console's 统计 page, built from the locked npm packages
+# (bot/web/chat/static/ and bot/web/console/static/build/ are not in git).
 FROM node:20-bookworm-slim AS frontend
 WORKDIR /app/bot/web/frontend
 COPY bot/web/frontend/package.json bot/web/frontend/package-lock.json ./
@@ -30,6 +31,7 @@ WORKDIR /app
 COPY --from=build /venv /venv
 COPY --from=build --chown=10001:10001 /app /app
 COPY --from=frontend --chown=10001:10001 /app/bot/web/chat/static /app/bot/web/chat/static
+COPY --from=frontend --chown=10001:10001 /app/bot/web/console/static/build /app/bot/web/console/static/build
 RUN rm -rf /app/var /app/tests /app/.venv && mkdir -p /app/var && chown 10001 /app/var
 USER 10001
 EXPOSE 5005 5055 8000

@@ -24,6 +24,7 @@ export ACTION_ENDPOINT_URL ?= http://127.0.0.1:5055/webhook
 
 FRONTEND := bot/web/frontend
 CHAT_JS := bot/web/chat/static/main.js
+STATS_JS := bot/web/console/static/build/stats.js
 
 .PHONY: help run test venv train migrate frontend node-deps system-deps lint validate pytest \
         conversations lock clean prod-setup run-prod loadtest bench bench-quick \
@@ -78,8 +79,9 @@ $(MODEL): $(TRAINING_INPUTS) | venv
 	$(RASA) train --data $(TRAINING_DATA) --fixed-model-name bot --out models --quiet
 	touch $@
 
-# The chat page is built from npm packages (package-lock.json); no CDN at run time.
-frontend: $(CHAT_JS)
+# The chat page and the console's 统计 page (Chart.js) are built from npm packages
+# (package-lock.json); no CDN at run time.
+frontend: $(CHAT_JS) $(STATS_JS)
 
 # esbuild needs Node.js 18 or newer; Debian's nodejs and npm are installed when npm is missing.
 NODE_MIN := 18
@@ -97,7 +99,7 @@ $(FRONTEND)/node_modules/.installed: $(FRONTEND)/package-lock.json | node-deps
 	cd $(FRONTEND) && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
-$(CHAT_JS): $(FRONTEND)/node_modules/.installed $(FRONTEND)/package.json \
+$(CHAT_JS) $(STATS_JS) &: $(FRONTEND)/node_modules/.installed $(FRONTEND)/package.json \
             $(shell find $(FRONTEND)/src -type f 2>/dev/null)
 	cd $(FRONTEND) && npm run build
 

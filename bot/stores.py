@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
+from bot.analytics import summary
 from bot.db import SQLITE_BUSY_TIMEOUT_MS
 from bot.logmask import install as mask_logs
 from bot.rasa_fixes import install as install_rasa_fixes
@@ -122,6 +123,7 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
             self.engine.dispose()
             self.engine = pooled_sqlite_engine(self.engine.url)
             self.sessionmaker = sessionmaker(bind=self.engine)
+        summary.create(self.engine)  # the 统计 page's counters (bot.analytics.summary)
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
         try:
@@ -170,6 +172,9 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
                 })
             if rows:
                 session.execute(sa.insert(self.SQLEvent.__table__), rows)
+                before = summary.last_attempts(itertools.islice(tracker.events, 0, stored))
+                summary.apply(session.connection(),
+                              [(tracker.sender_id, summary.summarise(rows, before)[0])])
             session.commit()
             self.cache.keep(tracker, self._newest_event_id(session, tracker.sender_id),
                             exact=unchanged)

@@ -60,6 +60,8 @@ class RunningBot:
     tickets_url: str
     log_dir: Path
     console_token: str = ""
+    admin_token: str = ""
+    """A personal console token of an admin agent (统计管理员), for the 统计 page."""
     help_centre_url: str = ""
     platform_api: Any = None
     """The fake WeChat/WeCom message API its channels and outbox worker call."""
@@ -99,6 +101,7 @@ def running_bot(
     # Every log line, Rasa's debug output included, is read back by tests/security.
     env["LOG_LEVEL"] = "DEBUG"
     env["CONSOLE_TOKEN"] = "running-bot-console-token-0123"
+    env["CONSOLE_AGENTS"] = "统计管理员:running-bot-admin-token-0123456789:admin"
     env["AUDIT_HMAC_KEY"] = "running-bot-audit-key-0123456789"
     # The console waits 80 ms for Rasa's ranking; on a busy CI machine the tests wait
     # longer so that they check the fused ranking, not the BM25 fallback.
@@ -118,6 +121,7 @@ def running_bot(
             tickets_url=env["DATABASE_URL"],
             log_dir=tmp / "logs",
             console_token=env["CONSOLE_TOKEN"],
+            admin_token="running-bot-admin-token-0123456789",
             help_centre_url=env["SUPPORT_HELP_CENTRE_URL"],
             platform_api=platform_api,
         )

@@ -61,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--answers-only", action="store_true",
                         help="only the answer quality through the running bot (hold-out, "
                              "development and blind sets), printed and written to --out")
+    parser.add_argument("--stats-only", action="store_true",
+                        help="only the 统计 page at --stats-conversations generated "
+                             "conversations (SQLite, and PostgreSQL at BENCH_PG_URL or "
+                             "DATABASE_URL_TEST), printed and written to --out/benchmarks.md")
+    parser.add_argument("--stats-conversations", type=int, default=100_000,
+                        help="conversations generated for the 统计 page bench")
     parser.add_argument("--sets", default="hold-out,development,blind",
                         help="with --answers-only: which sets, comma-separated")
     parser.add_argument("--out", type=Path,
@@ -81,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.answers_only:
         return answers_only(work, args.out, tuple(args.sets.split(",")))
+    if args.stats_only:
+        return stats_only(work, args.out or ROOT / "docs", args.stats_conversations)
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-out-")) if args.quick
                        else ROOT / "docs")
     settings = (quick_settings if args.quick else full_settings)(out.resolve())
@@ -124,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     report.write(settings.out_dir / "benchmarks.md", report.benchmarks_markdown(
         rows, serving, training, header, settings.plots_dir, settings.out_dir, settings.quick))
     _dump(work / "results.json", nlu, serving, training, rows)
+    stats_only(work, settings.out_dir, 2_000 if settings.quick else args.stats_conversations)
 
     print("\n" + report.summary_text(rows))
     print("\n" + console_report.summary(serving.console))
@@ -144,6 +153,18 @@ def main(argv: list[str] | None = None) -> int:
     if failed:  # fast failures would pass for speed: the figures mean nothing
         print("\nINVALID RUN, turns failed: " + "; ".join(failed), file=sys.stderr)
         return 1
+    return 0
+
+
+def stats_only(work: Path, out: Path, conversations: int) -> int:
+    """The 统计 page bench alone (``--stats-only``); its section of benchmarks.md."""
+    from bot.bench import stats
+
+    started_at = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
+    results = stats.run(work / "stats", conversations)
+    section = stats.markdown(results, stats.header(started_at, _commit()))
+    stats.write_section(out / "benchmarks.md", section)
+    print(section)
     return 0
 
 

@@ -200,9 +200,10 @@ class CandidateStore:
 
     def candidates(
         self, status: str | None = OPEN, reasons: Sequence[str] | None = None,
-        since: datetime | None = None, limit: int = 2000,
+        since: datetime | None = None, limit: int = 2000, until: datetime | None = None,
+        channels: Sequence[str] | None = None,
     ) -> list[CandidateView]:
-        """Candidates, newest first."""
+        """Candidates, newest first (``since`` ≤ created < ``until``, in ``channels``)."""
         query = select(Candidate).order_by(Candidate.created_at.desc(), Candidate.id.desc())
         if status is not None:
             query = query.where(Candidate.status == status)
@@ -210,18 +211,23 @@ class CandidateStore:
             query = query.where(Candidate.reason.in_(list(reasons)))
         if since is not None:
             query = query.where(Candidate.created_at >= since)
+        if until is not None:
+            query = query.where(Candidate.created_at < until)
+        if channels:
+            query = query.where(Candidate.channel.in_(list(channels)))
         with Session(self.engine, future=True) as session:
             return [_view(r) for r in session.scalars(query.limit(limit))]
 
     def groups(
         self, status: str | None = OPEN, reasons: Sequence[str] | None = None,
-        since: datetime | None = None, limit: int = 2000,
+        since: datetime | None = None, limit: int = 2000, until: datetime | None = None,
+        channels: Sequence[str] | None = None,
     ) -> list[Group]:
         """The newest ``limit`` candidates grouped by similar text, biggest group first.
 
         This is the "top unanswered messages" view: ``reasons=("fallback",)``.
         """
-        found = self.candidates(status, reasons, since, limit)
+        found = self.candidates(status, reasons, since, limit, until, channels)
         return [Group(tuple(g)) for g in group_similar(found, text=lambda c: c.text)]
 
     def counts(self) -> dict[str, int]:

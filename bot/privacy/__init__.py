@@ -7,7 +7,9 @@
   (:func:`bot.outbox.store.purge_before`). Expired WeChat/WeCom dedup records
   (``wechat_callbacks``, kept 10 minutes) are deleted on every run. Candidate
   training messages (``bot.learning.candidates``) older than the period are deleted,
-  except those an agent labelled, which only lose their sender id.
+  except those an agent labelled, which only lose their sender id. The 统计 page's
+  counters of deleted conversations (``bot.analytics.summary``) and answer ratings
+  older than the period lose their sender ids; the figures stay.
 - :func:`export`: a merchant's tickets (with steps and history) and the conversations
   they were opened from, as one JSON-ready dict; every export writes an audit row.
   Scope: conversations are found through the tickets' ``sender_id``. A conversation
@@ -28,6 +30,8 @@ from typing import Any
 from sqlalchemy import delete, func, inspect, select
 from sqlalchemy.engine import Engine
 
+from bot.analytics import summary
+from bot.analytics.feedback import FeedbackStore
 from bot.audit import AuditLog
 from bot.channels.wechat_sqlstore import purge_expired
 from bot.db import make_engine
@@ -76,6 +80,7 @@ def purge_conversations(engine: Engine, before: datetime) -> tuple[int, int]:
             deleted += conn.execute(
                 delete(events).where(events.c.sender_id.in_(chunk))
             ).rowcount
+            summary.forget(conn, chunk)
     return len(senders), deleted
 
 
@@ -98,6 +103,7 @@ def purge(
         "handoffs_deleted": handoffs,
         "wechat_callbacks_deleted": purge_expired(tickets.engine, now),
         "candidates_deleted": CandidateStore(tickets.engine).purge(cutoff),
+        "ratings_unlinked": FeedbackStore(tickets.engine).forget_before(cutoff),
     }
 
 

@@ -127,6 +127,7 @@ class Ticket(Base):
 
     __table_args__ = (
         CheckConstraint(_in("status", TicketStatus), name="status"),
+        Index(None, "created_at"),  # the 统计 page's range (migration 0008)
         Index(
             "uq_tickets_open_merchant",
             "merchant_id",
@@ -174,6 +175,8 @@ class TicketEvent(Base):
     note: Mapped[str] = Column(Text, nullable=False, default="")
     actor: Mapped[str] = Column(String(64), nullable=False)
     created_at: Mapped[datetime] = Column(UTCDateTime(), nullable=False)
+
+    __table_args__ = (Index(None, "step", "new_status"),)  # step durations (0008)
 
 
 class TicketCounter(Base):

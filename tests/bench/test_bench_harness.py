@@ -65,3 +65,23 @@ def _check_console_search(benchmarks: str) -> None:
     assert requests == queries and failed == 0, (requests, failed)  # --quick: one pass
     target = _table_row(benchmarks, "Targets (issue 7)", "console answer search p95")
     assert target[0] == "< 100 ms" and target[-1] != "not measured", target
+
+
+def test_stats_bench_alone_writes_its_section(tmp_path):
+    """``--stats-only`` generates conversations, times the 统计 page on SQLite (and on
+    PostgreSQL with DATABASE_URL_TEST) and writes its section, keeping the rest."""
+    (tmp_path / "benchmarks.md").write_text("# Benchmarks\n\nkept\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.bench", "--stats-only", "--stats-conversations", "400",
+         "--out", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    text = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
+    assert text.startswith("# Benchmarks\n\nkept\n") and "<!-- stats:end -->" in text
+    rows = re.findall(r"^\| (SQLite|PostgreSQL) \| 400 \| ([\d,]+) \| all 30 days \|", text,
+                      re.MULTILINE)
+    backends = {"SQLite", "PostgreSQL"} if os.environ.get("DATABASE_URL_TEST") else {"SQLite"}
+    assert {backend for backend, _ in rows} == backends
+    assert all(int(events.replace(",", "")) > 400 for _, events in rows)

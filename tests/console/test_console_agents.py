@@ -57,7 +57,7 @@ def audit_log(dbs: Databases) -> tuple[AuditLog, TicketService]:
 
 async def test_a_personal_token_names_the_agent(app: Sanic, dbs: Databases) -> None:
     reply = await get(app, "/api/session", PERSONAL)  # no X-Agent needed
-    assert reply.json == {"agent": PERSONAL_AGENT, "verified": True}
+    assert reply.json == {"agent": PERSONAL_AGENT, "verified": True, "admin": False}
     # The token decides, not the header: 李四 cannot log in as 张三.
     spoof = {**PERSONAL, "X-Agent": quote(AGENT)}
     assert (await get(app, "/api/session", spoof)).json["agent"] == PERSONAL_AGENT

@@ -112,7 +112,7 @@ async def test_agent_name_is_required(app: Sanic) -> None:
     assert reply.status == 400
     assert "坐席姓名" in reply.json["error"]
     reply = await get(app, "/api/session")
-    assert reply.json == {"agent": AGENT, "verified": False}
+    assert reply.json == {"agent": AGENT, "verified": False, "admin": False}
 
 
 def test_token_helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -22,6 +22,7 @@ from bot.tickets.migrate import upgrade
 TABLES = (
     "tickets", "ticket_steps", "ticket_events", "ticket_counters", "owner_check_failures",
     "console_audit", "wechat_callbacks", "handoffs", "outbox", "notice_preferences",
+    "nlu_candidates", "answer_feedback",
 )
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 

@@ -14,7 +14,7 @@ from bot.tickets import migrate
 TABLES = {
     "tickets", "ticket_steps", "ticket_events", "ticket_counters", "owner_check_failures",
     "console_audit", "wechat_callbacks", "nlu_candidates", "handoffs", "outbox",
-    "notice_preferences",
+    "notice_preferences", "answer_feedback",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import bot.analytics.feedback  # noqa: F401  (registers answer_feedback)
 import bot.audit  # noqa: F401  (registers console_audit on Base.metadata)
 import bot.channels.wechat_sqlstore  # noqa: F401  (registers wechat_callbacks)
 import bot.handoff.models  # noqa: F401  (registers handoffs)

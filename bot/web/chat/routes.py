@@ -8,6 +8,7 @@
 - ``/chat/history/<session>``   the conversation so far, for a reload: user and bot texts
                                 and buttons only, read from Rasa's tracker
 - ``/chat/health``              whether Rasa answers, so the page can say it is down
+- ``/chat/feedback``            👍/👎 on an answer (``bot.web.chat.feedback``)
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ import aiohttp
 import websockets
 from sanic import Blueprint, response
 from sanic.request import Request
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.ratelimit import TOO_MANY, RateLimiter, client_ip
 from bot.web.chat import SESSION_ID
+from bot.web.chat.feedback import MAX_TEXT, RATINGS, find_turn, keep_rating
 
 CHAT_DIR = Path(__file__).resolve().parent
 STATIC_DIR = CHAT_DIR / "static"
@@ -201,6 +204,36 @@ def chat_blueprint() -> Blueprint:
             {"messages": history_messages(tracker), "delivered": delivered_ids(tracker)},
             headers={"Cache-Control": "no-store"},
         )
+
+    @bp.post("/chat/feedback")
+    async def feedback(request: Request) -> response.HTTPResponse:
+        """``{"session_id", "text", "rating": "up"|"down"}`` for one bot answer."""
+        body = request.json if isinstance(request.json, dict) else {}
+        session_id, text = body.get("session_id"), body.get("text")
+        rating = RATINGS.get(body.get("rating"))  # type: ignore[arg-type]
+        if (not isinstance(session_id, str) or not SESSION_ID.match(session_id)
+                or not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT
+                or rating is None):
+            return response.json({"error": "bad feedback"}, status=400)
+        limited = await over_limit(request)
+        if limited:
+            return limited
+        status, tracker = await rasa_get(
+            f"{rasa_url(request)}/conversations/{session_id}/tracker", timeout=10
+        )
+        if status == 0:
+            return response.json({"error": "rasa unavailable"}, status=503)
+        if status != 200 or not isinstance(tracker, dict) or not only_web_chat(tracker):
+            return response.json({"error": "not found"}, status=404)
+        turn = find_turn(tracker, text)
+        if turn is None:
+            return response.json({"error": "not found"}, status=404)
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                None, keep_rating, session_id, turn, rating)
+        except SQLAlchemyError:
+            return response.json({"error": "unavailable"}, status=503)
+        return response.json({"rating": body["rating"]}, headers={"Cache-Control": "no-store"})
 
     @bp.middleware("request")
     async def connect_upstream(request: Request) -> response.HTTPResponse | None:

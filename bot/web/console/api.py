@@ -234,8 +234,10 @@ def turn_json(turn: Turn) -> dict[str, Any]:
 
 
 async def session(request: Request) -> HTTPResponse:
-    """The login check: the token is valid; who the agent is and whether that is verified."""
-    body = {"agent": request.ctx.agent, "verified": request.ctx.verified}
+    """The login check: the token is valid; who the agent is, whether that is verified
+    and whether the agent is an admin (the 统计 page)."""
+    body = {"agent": request.ctx.agent, "verified": request.ctx.verified,
+            "admin": request.ctx.admin}
     return await audited(request, "login", {}, as_json(body), 0)
 
 

@@ -3,7 +3,9 @@
 - Personal tokens: ``CONSOLE_AGENTS="name:token,name2:token2"`` and/or the file
   ``var/console-agents`` (``CONSOLE_AGENTS_FILE``), one ``name:sha256(token)`` a line,
   written by ``python -m bot.web.console.auth add-agent NAME``. The audited agent name
-  comes from the token.
+  comes from the token. A ``:admin`` suffix (``add-agent NAME --admin``; in
+  ``CONSOLE_AGENTS`` ``name:token:admin``) makes the agent an admin, who alone may see
+  the 统计 page (``/api/stats*``).
 - The shared token: ``CONSOLE_TOKEN``; without it a random token is generated once and
   kept in ``var/console-token`` (``CONSOLE_TOKEN_FILE``, mode 0600) so that the launcher
   can print it and the web process reads the same value. Its users name themselves in
@@ -89,11 +91,24 @@ def valid_name(name: str) -> str | None:
     return name if _AGENT_RE.fullmatch(name) else None
 
 
+ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Agent:
+    """A personal token's owner."""
+
+    name: str
+    admin: bool = False
+
+
 @dataclass(frozen=True)
 class Identity:
-    """Who presented a valid token: ``agent`` is None for the shared token."""
+    """Who presented a valid token: ``agent`` is None for the shared token, which is
+    never an admin."""
 
     agent: str | None
+    admin: bool = False
 
     @property
     def verified(self) -> bool:
@@ -103,10 +118,10 @@ class Identity:
 
 @dataclass(frozen=True)
 class Credentials:
-    """The shared token and the personal tokens' digests (digest → agent name)."""
+    """The shared token and the personal tokens' digests (digest → agent)."""
 
     shared: str
-    agents: Mapping[str, str] = field(default_factory=dict)
+    agents: Mapping[str, Agent] = field(default_factory=dict)
 
     @classmethod
     def load(cls, shared: str | None = None, env: Mapping[str, str] | None = None) -> Credentials:
@@ -125,38 +140,50 @@ class Credentials:
             return None
         # Looking up the token's digest leaks nothing useful through timing: finding a
         # token from a digest prefix is as hard as inverting SHA-256.
-        name = self.agents.get(digest(given))
-        if name is not None:
-            return Identity(name)
+        agent = self.agents.get(digest(given))
+        if agent is not None:
+            return Identity(agent.name, agent.admin)
         if hmac.compare_digest(given.encode(), self.shared.encode()):
             return Identity(None)
         return None
 
 
-def parse_agent_tokens(text: str) -> dict[str, str]:
-    """``CONSOLE_AGENTS`` (``name:token,…``) as digest → name."""
-    out: dict[str, str] = {}
+def _role(entry: str) -> tuple[str, bool]:
+    """``entry`` without a trailing ``:admin``, and whether it had one."""
+    head, _, last = entry.rpartition(":")
+    if head and last.strip() == ADMIN:
+        return head, True
+    return entry, False
+
+
+def parse_agent_tokens(text: str) -> dict[str, Agent]:
+    """``CONSOLE_AGENTS`` (``name:token[:admin],…``) as digest → agent."""
+    out: dict[str, Agent] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        name, _, token = item.rpartition(":")
-        out = merge(out, {digest(_token(token, item)): _name(name, item)})
+        entry, admin = _role(item)
+        name, _, token = entry.rpartition(":")
+        out = merge(out, {digest(_token(token, item)): Agent(_name(name, item), admin)})
     return out
 
 
-def parse_agents_file(text: str, path: Path | str = AGENTS_FILE) -> dict[str, str]:
-    """The agents file (``name:sha256hex`` lines, ``#`` comments) as digest → name."""
-    out: dict[str, str] = {}
+def parse_agents_file(text: str, path: Path | str = AGENTS_FILE) -> dict[str, Agent]:
+    """The agents file (``name:sha256hex[:admin]`` lines, ``#`` comments) as digest →
+    agent."""
+    out: dict[str, Agent] = {}
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        name, _, hashed = line.rpartition(":")
+        entry, admin = _role(line)
+        name, _, hashed = entry.rpartition(":")
         if not _SHA256_RE.match(hashed.strip().lower()):
-            raise ValueError(f"{path}:{number}: expected name:sha256hex")
-        out = merge(out, {hashed.strip().lower(): _name(name, f"{path}:{number}")})
+            raise ValueError(f"{path}:{number}: expected name:sha256hex[:admin]")
+        agent = Agent(_name(name, f"{path}:{number}"), admin)
+        out = merge(out, {hashed.strip().lower(): agent})
     return out
 
 
-def merge(first: Mapping[str, str], second: Mapping[str, str]) -> dict[str, str]:
+def merge(first: Mapping[str, Agent], second: Mapping[str, Agent]) -> dict[str, Agent]:
     """Both maps; the same token may not belong to two entries."""
     clash = first.keys() & second.keys()
     if clash:
@@ -177,31 +204,36 @@ def _token(token: str, where: str) -> str:
     return token.strip()
 
 
-def add_agent(name: str, path: Path) -> str:
-    """Append a new personal token for ``name`` to the agents file; return the token."""
+def add_agent(name: str, path: Path, admin: bool = False) -> str:
+    """Append a new personal token for ``name`` (an admin if ``admin``) to the agents
+    file; return the token."""
     name = _name(name, "add-agent")
     token = secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    role = f":{ADMIN}" if admin else ""
     with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        handle.write(f"{name}:{digest(token)}\n")
+        handle.write(f"{name}:{digest(token)}{role}\n")
     return token
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``add-agent NAME``: create a personal console token (printed once, stored hashed)."""
+    """``add-agent NAME [--admin]``: create a personal console token (printed once,
+    stored hashed)."""
     parser = argparse.ArgumentParser(prog="python -m bot.web.console.auth")
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add-agent", help="create a personal token for an agent")
     add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="may see the 统计 page")
     args = parser.parse_args(argv)
     path = Path(os.environ.get(AGENTS_FILE_ENV, "").strip() or AGENTS_FILE)
     try:
-        token = add_agent(args.name, path)
+        token = add_agent(args.name, path, admin=args.admin)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"console token for {args.name.strip()} (stored hashed in {path}): {token}")
+    role = " (admin)" if args.admin else ""
+    print(f"console token for {args.name.strip()}{role} (stored hashed in {path}): {token}")
     return 0
 
 

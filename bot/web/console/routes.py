@@ -23,7 +23,7 @@ from bot.audit import AuditLog
 from bot.ratelimit import TOO_MANY, client_ip
 from bot.settings import Contacts
 from bot.tickets import TicketService
-from bot.web.console import api, candidates_api, handoff_api
+from bot.web.console import api, candidates_api, handoff_api, stats_api
 from bot.web.console.auth import AGENT_HEADER, Credentials, agent_name
 from bot.web.console.conversations import TranscriptReader, read_only_engine
 from bot.web.console.search import default_index
@@ -93,6 +93,7 @@ def console_blueprint(context: api.ConsoleContext | None = None) -> Blueprint:
             await ctx.auth_failures.hit(ip)
             return unauthorized()
         request.ctx.agent, request.ctx.verified = identity.agent, identity.verified
+        request.ctx.admin = identity.admin
         return None
 
     def unauthorized() -> HTTPResponse:
@@ -158,6 +159,8 @@ def console_blueprint(context: api.ConsoleContext | None = None) -> Blueprint:
                  methods=["POST"])
     bp.add_route(handoff_api.resend, "/api/outbox/<outbox_id:int>/resend", methods=["POST"])
     bp.add_route(handoff_api.notices, "/api/notices", methods=["GET"])
+    bp.add_route(stats_api.stats, "/api/stats", methods=["GET"])
+    bp.add_route(stats_api.stats_csv, "/api/stats/<name>", methods=["GET"])
     bp.add_route(api.openapi, "/api/openapi.json", methods=["GET"])
 
     async def console_page(request: Request) -> HTTPResponse:

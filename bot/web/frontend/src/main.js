@@ -26,7 +26,21 @@ const sendButton = $("send");
 const view = new Conversation($("messages"), $("typing"), (button) => {
   view.disableChips();
   send(button.payload, button.title);
-});
+}, rate);
+
+// 👍/👎 on an answer; true once the server kept it.
+async function rate(text, rating) {
+  if (!sessionId) return false;
+  try {
+    const answer = await fetch(new URL("chat/feedback", base), {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ session_id: sessionId, text, rating }),
+    });
+    return answer.ok;
+  } catch (err) {
+    return false;
+  }
+}
 
 let sessionId = readSession();
 let outbox = readOutbox(); // [{id, text, display, hidden, time}], oldest first

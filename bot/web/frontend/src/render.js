@@ -41,10 +41,29 @@ export function richText(parent, text) {
 }
 
 export class Conversation {
-  constructor(container, typing, onChoose) {
+  constructor(container, typing, onChoose, onRate = null) {
     this.container = container;
     this.typing = typing;
     this.onChoose = onChoose; // (button) => void
+    this.onRate = onRate; // (text, "up" | "down") => Promise<boolean>: 👍/👎 on an answer
+  }
+
+  // 👍/👎 under one of the bot's own answers; the chosen one stays marked.
+  rating(text) {
+    const box = el("div", "rate");
+    for (const [value, face, label] of [["up", "👍", "有帮助"], ["down", "👎", "没帮助"]]) {
+      const button = el("button", `rate-${value}`, face);
+      button.type = "button";
+      button.title = label;
+      button.setAttribute("aria-label", label);
+      button.addEventListener("click", async () => {
+        if (!(await this.onRate(text, value))) return;
+        for (const other of box.querySelectorAll("button")) other.classList.remove("chosen");
+        button.classList.add("chosen");
+      });
+      box.append(button);
+    }
+    return box;
   }
 
   nearBottom() {
@@ -105,7 +124,9 @@ export class Conversation {
     }
     const who = kind === "agent" ? `人工客服 ${agent}`.trim()
       : kind === "notice" ? "工单进度通知" : kind === "handoff" ? "人工客服" : "解绑助手";
-    content.append(el("div", "meta", `${who} ${formatTime(time)}`));
+    const meta = el("div", "meta", `${who} ${formatTime(time)}`);
+    if (!kind && this.onRate && text) meta.append(this.rating(text));
+    content.append(meta);
     row.append(content);
     this.insert(row, false);
     return row;
