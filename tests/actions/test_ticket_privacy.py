@@ -3,7 +3,7 @@ not proven ownership (merchant number + last four digits of the contact phone).
 
 Each path runs as a stranger (another conversation) and as the owner, with rasa-sdk
 trackers and a real ticket service (SQLite, and PostgreSQL with DATABASE_URL_TEST).
-The end-to-end walk through the running bot is tests/integration/test_ticket_privacy.py.
+The end-to-end walk through the running bot is tests/integration/test_ticket_privacy_channels.py.
 """
 
 from __future__ import annotations

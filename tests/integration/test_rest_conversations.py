@@ -258,7 +258,7 @@ def test_naming_the_wrong_field_asks_only_for_it(running_bot):
 
 def test_duplicate_request_returns_the_existing_ticket(bot):
     """The conversation that opened the ticket is told at once; another conversation
-    only with the proof (tests/integration/test_ticket_privacy.py)."""
+    only with the proof (tests/integration/test_ticket_privacy_channels.py)."""
     chat = Chat(bot)
     fill_form(chat, "849581058120017")
     number = TICKET_RE.search(chat.say("确认")).group()
