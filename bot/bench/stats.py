@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
 import time
 import uuid
@@ -22,6 +21,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine, make_url
 
+from bot import docsection
 from bot.analytics import report
 from bot.analytics.sql import Filters
 from bot.bench.stats_data import utc_now, write_events, write_tickets
@@ -32,8 +32,6 @@ from bot.tickets.values import SHANGHAI
 TARGET_SECONDS = 2.0
 DAYS = 30
 REPEATS = 5
-START, END = "<!-- stats:start -->", "<!-- stats:end -->"
-SECTION = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
 
 
 @dataclass
@@ -116,7 +114,7 @@ def run(work: Path, n: int = 100_000, pg_url: str | None = None) -> list[StatsRe
 
 def markdown(results: list[StatsResult], header: str) -> str:
     """The benchmarks.md section."""
-    lines = [START, "## 统计 page at 100,000 conversations (issue 15)", "", header, "",
+    lines = ["## 统计 page at 100,000 conversations (issue 15)", "", header, "",
              "Generated traffic (`bot/bench/stats_data.py`, fixed seed): conversations spread "
              f"over {DAYS} days, about 2.5 messages each, 12% not understood, a quarter "
              "starting the unbind form, 8% handed off, tickets for 10% with their step "
@@ -142,19 +140,13 @@ def markdown(results: list[StatsResult], header: str) -> str:
     lines += ["", "Data generation and loading: " + ", ".join(
         f"{r.backend} {r.load_seconds:.0f} s ({r.event_rows:,} events, "
         + ", ".join(f"{v:,} {k}" for k, v in r.ticket_rows.items()) + ")" for r in results),
-        END]
+        ]
     return "\n".join(lines)
 
 
 def write_section(path: Path, section: str) -> None:
     """Replace (or append) the 统计 section of ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if SECTION.search(old):
-        new = SECTION.sub(lambda _: section, old, count=1)
-    else:
-        new = old.rstrip("\n") + "\n\n" + section + "\n"
-    path.write_text(new, encoding="utf-8")
+    docsection.write_section(path, "stats", section)
 
 
 def header(started: str, commit: str) -> str:

@@ -35,6 +35,7 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bot import docsection
 from bot.launcher import PYTHON
 from bot.loadtest import wechat
 from bot.loadtest.verify import read_log, verify
@@ -352,17 +353,8 @@ def markdown(r: dict) -> str:
 
 
 def write_section(path: Path, section: str) -> None:
-    """Replace this section in ``path`` (or append it); the rest is left as it is."""
-    current = path.read_text(encoding="utf-8") if path.exists() else ""
-    if HEADING in current:
-        before, after = current.split(HEADING, 1)
-        nxt = after.find("\n## ")
-        rest = after[nxt + 1:] if nxt >= 0 else ""
-        current = before + section + ("\n" + rest if rest else "")
-    else:
-        current = current + ("\n" if current and not current.endswith("\n\n") else "") + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(current, encoding="utf-8")
+    """Replace (or append) this section of ``path``; the rest is left as it is."""
+    docsection.write_section(path, "loadtest", section)
 
 
 if __name__ == "__main__":
