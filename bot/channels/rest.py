@@ -12,10 +12,17 @@ senders cannot flood NLU. What the merchant typed is screened and redacted first
 (``bot.channels.screening.admit``); of the metadata only the known keys are kept
 (``screen_metadata``). Its name is still ``rest``: the URL stays
 ``/webhooks/rest/webhook``.
+
+A client that resends a message after losing the answer gives both copies the same
+``message_id`` (a string of at most 128 characters in the JSON body): the message is
+processed once whichever replica gets each copy (``bot.channels.once``), and the resend
+gets the first copy's answer (same status and body), or 409 with
+:data:`ALREADY_RECEIVED` while the first copy is still being processed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,6 +33,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.delivery import APOLOGY, handed_to_agent, process
+from bot.channels.once import MAX_MESSAGE_ID_CHARS, Once, valid_message_id
 from bot.channels.screening import admit, screen_metadata
 from bot.ratelimit import (
     SENDER_REPLY,
@@ -39,6 +47,9 @@ from bot.ratelimit import (
 
 logger = logging.getLogger(__name__)
 MAX_SENDER_CHARS = 128
+RESEND_WAIT = 15.0
+"""Seconds a resend waits for the first copy's answer before it is told to come back."""
+ALREADY_RECEIVED = "这条消息已经收到，正在处理中，请稍后再发一次查看回复。"
 
 
 def _reply(sender: str, text: str, status: int = 200) -> HTTPResponse:
@@ -62,7 +73,8 @@ def _bad_request(reason: str) -> HTTPResponse:
 class RestInput(InputChannel):
     """``POST /webhooks/rest/webhook`` with ``{"sender": ..., "message": ...}``."""
 
-    def __init__(self) -> None:
+    def __init__(self, once: Once | None = None) -> None:
+        self._once = once
         self.limiter = sender_limiter()
         self.ip_limiter = RateLimiter.from_env("rest_ip", "RATE_LIMIT_REST_IP", 300)
         self.proxies = proxies_count()
@@ -76,14 +88,68 @@ class RestInput(InputChannel):
         logger.warning("rate limit: REST requests from %s are too many", ip)
         return False
 
+    @property
+    def once(self) -> Once:
+        """The shared claims of (sender, message_id); made on first use."""
+        if self._once is None:
+            self._once = Once.from_env(self.name())
+        return self._once
+
     @classmethod
     def name(cls) -> str:
         return "rest"
+
+    async def answer(
+        self, on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage
+    ) -> HTTPResponse:
+        """Process one turn; the response the merchant gets."""
+        collector = message.output_channel
+        assert isinstance(collector, CollectingOutputChannel)
+        sender = message.sender_id
+        if not await process(on_new_message, message):
+            return _reply(sender, APOLOGY, status=500)
+        claim = handed_to_agent()
+        if claim is not None:  # stored for the agent; the bot says nothing
+            return response.json([{"recipient_id": sender, "custom": {
+                "handoff": "with_agent", "agent": claim.agent}}])
+        if not collector.messages:
+            logger.error("no reply produced for sender %s", sender)
+            return _reply(sender, APOLOGY, status=503)
+        return response.json(collector.messages)
+
+    async def answer_once(
+        self,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        message: UserMessage,
+        message_id: str,
+    ) -> HTTPResponse:
+        """:meth:`answer`, or for a resend the first copy's answer."""
+        answered: list[HTTPResponse] = []
+
+        async def turn() -> str | None:
+            answered.append(await self.answer(on_new_message, message))
+            if answered[0].status == 500:  # nothing stored: a resend is processed anew
+                return None
+            return json.dumps({"status": answered[0].status,
+                               "body": json.loads(answered[0].body)}, ensure_ascii=False)
+
+        handled = await self.once.handle(message.sender_id, message_id, turn, RESEND_WAIT)
+        if answered:
+            return answered[0]
+        if handled.answer is None:
+            return _reply(message.sender_id, ALREADY_RECEIVED, status=409)
+        kept = json.loads(handled.answer)
+        return response.json(kept["body"], status=kept["status"])
 
     def blueprint(
         self, on_new_message: Callable[[UserMessage], Awaitable[Any]]
     ) -> Blueprint:
         webhook = Blueprint("honest_rest_webhook", __name__)
+
+        @webhook.listener("before_server_stop")
+        async def close_claims(*_: Any) -> None:
+            if self._once is not None:
+                await self._once.close()
 
         @webhook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
@@ -103,23 +169,19 @@ class RestInput(InputChannel):
             sender = body.get("sender")
             if not isinstance(sender, str) or not 0 < len(sender) <= MAX_SENDER_CHARS:
                 return _bad_request(f"sender 应为 1–{MAX_SENDER_CHARS} 个字符的字符串")
+            message_id = body.get("message_id")
+            if message_id is not None and not valid_message_id(message_id):
+                return _bad_request(
+                    f"message_id 应为 1–{MAX_MESSAGE_ID_CHARS} 个字符的字符串")
             screened = await admit(self.limiter, self.name(), sender, body.get("message"))
             if screened.reply:
                 return _reply(sender, screened.reply, status=429 if screened.limited else 200)
-            collector = CollectingOutputChannel()
             message = UserMessage(
-                screened.text, collector, sender, input_channel=self.name(),
+                screened.text, CollectingOutputChannel(), sender, input_channel=self.name(),
                 metadata=screen_metadata(body.get("metadata")) or None,
             )
-            if not await process(on_new_message, message):
-                return _reply(sender, APOLOGY, status=500)
-            claim = handed_to_agent()
-            if claim is not None:  # stored for the agent; the bot says nothing
-                return response.json([{"recipient_id": sender, "custom": {
-                    "handoff": "with_agent", "agent": claim.agent}}])
-            if not collector.messages:
-                logger.error("no reply produced for sender %s", sender)
-                return _reply(sender, APOLOGY, status=503)
-            return response.json(collector.messages)
+            if message_id is None:
+                return await self.answer(on_new_message, message)
+            return await self.answer_once(on_new_message, message, message_id)
 
         return webhook

@@ -123,6 +123,20 @@ class Deduplicator:
             self._mine.clear()
         self._mine[key] = value
 
+    async def refresh(self, key: str) -> bool:
+        """Renew the time of a claim this instance holds, so a long turn never looks stale.
+
+        False when the claim is no longer this instance's (taken over, or released).
+        """
+        held = self._mine.get(key)
+        claim_key = self._claim_key(key)
+        if held is None or await self._store.get(claim_key) != held:
+            return False
+        value = f"{self.clock():.3f} {uuid.uuid4().hex}"
+        await self._store.set(claim_key, value, self._ttl)
+        self._mine[key] = value
+        return True
+
     async def release(self, key: str) -> None:
         """Give up a claim this instance won but will not answer (its caller gave up)."""
         value = self._mine.pop(key, None)

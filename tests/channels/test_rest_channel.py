@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 
 import pytest
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
+from bot.channels.once import Once
 from bot.channels.rest import APOLOGY, RestInput
 from bot.channels.screening import EMPTY_REPLY, MAX_MESSAGE_CHARS
+from bot.channels.wechat_sqlstore import dedup_store
+from bot.channels.wechat_store import MemoryStore
 
 _ids = itertools.count()
 
@@ -95,3 +99,62 @@ def test_an_oversized_message_gets_a_clear_reply_and_never_reaches_the_bot():
 def test_control_and_direction_marks_are_removed_before_the_bot_sees_the_text():
     response = post(make_app(echo), json={"sender": "m1", "message": "\u202e你\x00好\u200b"})
     assert response.json[0]["text"] == "收到：你好"
+
+
+# -- a resend with the same message_id is processed once ------------------------------
+
+
+def replica(database: str, handler, prefix: str) -> Sanic:
+    """One Rasa replica's REST channel: its own cache, the database shared."""
+    once = Once(dedup_store(MemoryStore(), database), prefix)
+    app = Sanic(f"rest_once_{next(_ids)}")
+    app.blueprint(RestInput(once=once).blueprint(handler), url_prefix="/webhooks/rest")
+    return app
+
+
+class Counting:
+    """A bot that answers with how many turns of each text it handled."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.turns: list[str] = []
+        self.fail_first = fail_first
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.turns.append(message.text)
+        if len(self.turns) <= self.fail_first:
+            raise RuntimeError("tracker store down")
+        await message.output_channel.send_text_message(
+            message.sender_id, f"第{len(self.turns)}次处理：{message.text}")
+
+
+def test_a_resend_to_another_replica_gets_the_same_answer(callbacks_db_url_sqlite):
+    prefix = f"test:once:{uuid.uuid4().hex}"
+    bot = Counting()
+    one, two = (replica(callbacks_db_url_sqlite, bot, prefix) for _ in range(2))
+    body = {"sender": "m1", "message": "你好", "message_id": "c-1"}
+    first, resent = post(one, json=body), post(two, json=body)
+    assert first.status == resent.status == 200
+    assert resent.json == first.json == [{"recipient_id": "m1", "text": "第1次处理：你好"}]
+    assert bot.turns == ["你好"]
+    post(two, json={**body, "message_id": "c-2"})  # a new message is a new turn
+    post(two, json={**body, "sender": "m2"})  # the same id from another sender too
+    assert bot.turns == ["你好"] * 3
+
+
+def test_a_resend_after_a_failed_turn_is_processed(callbacks_db_url_sqlite):
+    prefix = f"test:once:{uuid.uuid4().hex}"
+    bot = Counting(fail_first=1)
+    one, two = (replica(callbacks_db_url_sqlite, bot, prefix) for _ in range(2))
+    body = {"sender": "m1", "message": "你好", "message_id": "c-1"}
+    assert post(one, json=body).status == 500
+    resent = post(two, json=body)
+    assert resent.status == 200 and resent.json[0]["text"] == "第2次处理：你好"
+
+
+@pytest.mark.parametrize("message_id", ["", "  ", 7, ["a"], "x" * 129])
+def test_a_malformed_message_id_gets_400(message_id, callbacks_db_url_sqlite):
+    bot = Counting()
+    response = post(replica(callbacks_db_url_sqlite, bot, "test:once:bad"),
+                    json={"sender": "m1", "message": "你好", "message_id": message_id})
+    assert response.status == 400 and "message_id" in response.json["error"]
+    assert bot.turns == []
