@@ -11,12 +11,13 @@ database is down.
 
 - The first copy owns the turn. While it runs, its claim is renewed every few seconds;
   when it is done, its answer is published (kept ``ONCE_TTL_SECONDS``, default a day).
-  If the turn fails before anything was stored, the claim is released: a resend is
-  processed as new.
+  If the turn fails, the claim is marked failed: the next resend takes it over at once,
+  told that an earlier copy may have been stored (``retried``), so the channel can look
+  in the conversation before processing the message again.
 - A resend waits for the owner's answer (up to ``wait`` seconds) and gets it back; if
   the owner is still busy it is told so (:attr:`Handled.answer` is None).
 - A claim whose owner died (not renewed for ``stale_after`` seconds, no answer) is
-  taken over by a resend, so the message is not lost.
+  taken over by a resend (also ``retried``), so the message is not lost.
 - When no store answers at all (database and Redis both down), the turn is processed
   without a claim: a message is never dropped for want of its duplicate check.
 
@@ -47,6 +48,8 @@ DEFAULT_TTL = 86_400.0
 DEFAULT_STALE_AFTER = 20.0
 """Seconds without renewal after which a claim is taken to be a dead replica's."""
 MODE = "turn"
+Turn = Callable[[bool], Awaitable["str | None"]]
+"""A turn: called with ``retried``; returns the answer to keep, or None if it failed."""
 
 
 @dataclass(frozen=True)
@@ -99,44 +102,45 @@ class Once:
         self,
         sender: str,
         message_id: str,
-        turn: Callable[[], Awaitable[str | None]],
+        turn: Turn,
         wait: float,
     ) -> Handled:
         """Run ``turn`` unless a copy of this message ran (or runs) elsewhere.
 
-        ``turn`` returns the answer to keep for resends, or None when it failed before
-        anything was stored (the claim is then released). A resend waits up to ``wait``
-        seconds for the earlier copy's answer.
+        ``turn(retried)`` returns the answer to keep for resends, or None when it failed
+        (the claim is then marked failed). ``retried`` is True when an earlier copy
+        failed or its replica died: it may have been stored. A resend waits up to
+        ``wait`` seconds for the earlier copy's answer.
         """
         key = self.key(sender, message_id)
         deadline = time.monotonic() + wait
         while True:
             try:
-                won = await self._dedup.claim(key)
+                won = await self._dedup.acquire(key)
                 outcome = None if won else await self._dedup.outcome(key)
             except Exception as exc:  # noqa: BLE001 - no store answers: process anyway
                 logger.warning("turn claim unavailable (%s); processing without it",
                                type(exc).__name__)
-                return Handled(True, await turn())
+                return Handled(True, await turn(False))
             if won:
-                return Handled(True, await self._own(key, turn))
+                return Handled(True, await self._own(key, turn, won != "new"))
             if outcome is not None:
                 return Handled(False, outcome.text)
             if time.monotonic() >= deadline:
                 return Handled(False, None)
             await asyncio.sleep(self._poll)
 
-    async def _own(self, key: str, turn: Callable[[], Awaitable[str | None]]) -> str | None:
+    async def _own(self, key: str, turn: Turn, retried: bool) -> str | None:
         renewing = asyncio.get_running_loop().create_task(self._renew(key))
         try:
-            answer = await turn()
+            answer = await turn(retried)
         except BaseException:
             renewing.cancel()
-            await self._quietly("release", self._dedup.release(key))
+            await self._quietly("give up", self._dedup.fail(key))
             raise
         renewing.cancel()
         if answer is None:
-            await self._quietly("release", self._dedup.release(key))
+            await self._quietly("give up", self._dedup.fail(key))
         else:
             await self._quietly("publish", self._dedup.publish(key, Outcome(MODE, answer)))
         return answer

@@ -17,17 +17,25 @@ A client that resends a message after losing the answer gives both copies the sa
 ``message_id`` (a string of at most 128 characters in the JSON body): the message is
 processed once whichever replica gets each copy (``bot.channels.once``), and the resend
 gets the first copy's answer (same status and body), or 409 with
-:data:`ALREADY_RECEIVED` while the first copy is still being processed.
+:data:`ALREADY_RECEIVED` while the first copy is still being processed. Rasa's message
+id of such a turn is derived from the pair (:func:`turn_message_id`): when an earlier
+copy failed (its answer was the 500 apology, though it may have been stored before the
+failure) or its replica died, the resend first looks for that id in the conversation;
+if it is there, the answer is rebuilt from the stored events and nothing is processed
+again (:func:`stored_answer`). If the conversation cannot be read, the resend gets the
+500 apology and the next one looks again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from rasa.core.tracker_store import TrackerStore
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -58,6 +66,61 @@ def _reply(sender: str, text: str, status: int = 200) -> HTTPResponse:
                          headers=headers)
 
 
+def turn_message_id(sender: str, message_id: str) -> str:
+    """Rasa's message id of the turn a client tagged ``message_id`` (same on every copy)."""
+    return hashlib.sha256(f"rest\n{sender}\n{message_id}".encode()).hexdigest()[:32]
+
+
+History = Callable[[Request, str], Awaitable[list[dict[str, Any]]]]
+"""The stored events of a sender, as dicts; raises when they cannot be read."""
+
+
+async def stored_events(request: Request, sender: str) -> list[dict[str, Any]]:
+    """Every stored event of ``sender``, read past Rasa's fail-safe wrapper (which would
+    answer "no conversation" when the database is down)."""
+    store: TrackerStore = request.app.ctx.agent.tracker_store
+    while hasattr(store, "_tracker_store"):  # FailSafeTrackerStore, AwaitableTrackerStore
+        store = store._tracker_store
+    tracker = await store.retrieve_full_tracker(sender)
+    return [] if tracker is None else [event.as_dict() for event in tracker.events]
+
+
+def _bot_message(sender: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A stored bot event as the REST channel sent it (``CollectingOutputChannel``)."""
+    message: dict[str, Any] = {"recipient_id": sender}
+    if event.get("text") is not None:
+        message["text"] = event["text"]
+    data = event.get("data") or {}
+    for key in ("image", "buttons", "attachment", "custom"):
+        if data.get(key) is not None:
+            message[key] = data[key]
+    return message
+
+
+def stored_answer(
+    events: list[dict[str, Any]], sender: str, rasa_message_id: str
+) -> tuple[int, list[dict[str, Any]]] | None:
+    """The status and body a stored turn was answered with; None if it is not stored."""
+    start = next((i for i, e in enumerate(events) if e.get("event") == "user"
+                  and e.get("message_id") == rasa_message_id), None)
+    if start is None:
+        return None
+    handoff = (events[start].get("metadata") or {}).get("handoff")
+    if isinstance(handoff, dict):
+        return 200, [{"recipient_id": sender, "custom": {
+            "handoff": "with_agent", "agent": handoff.get("agent")}}]
+    replies = []
+    for event in events[start + 1:]:
+        if event.get("event") == "user" or (
+                event.get("event") == "action" and event.get("name") == "action_listen"):
+            break
+        if event.get("event") == "bot":
+            replies.append(_bot_message(sender, event))
+    if not replies:
+        return 503, [{"recipient_id": sender, "text": APOLOGY}]
+    return 200, replies
+
+
 def _json_body(request: Request) -> tuple[Any, bool]:
     """The parsed body, and whether it was JSON at all."""
     try:
@@ -73,8 +136,9 @@ def _bad_request(reason: str) -> HTTPResponse:
 class RestInput(InputChannel):
     """``POST /webhooks/rest/webhook`` with ``{"sender": ..., "message": ...}``."""
 
-    def __init__(self, once: Once | None = None) -> None:
+    def __init__(self, once: Once | None = None, history: History = stored_events) -> None:
         self._once = once
+        self.history = history
         self.limiter = sender_limiter()
         self.ip_limiter = RateLimiter.from_env("rest_ip", "RATE_LIMIT_REST_IP", 300)
         self.proxies = proxies_count()
@@ -119,6 +183,7 @@ class RestInput(InputChannel):
 
     async def answer_once(
         self,
+        request: Request,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         message: UserMessage,
         message_id: str,
@@ -126,9 +191,23 @@ class RestInput(InputChannel):
         """:meth:`answer`, or for a resend the first copy's answer."""
         answered: list[HTTPResponse] = []
 
-        async def turn() -> str | None:
-            answered.append(await self.answer(on_new_message, message))
-            if answered[0].status == 500:  # nothing stored: a resend is processed anew
+        async def turn(retried: bool) -> str | None:
+            if retried:  # an earlier copy failed or died: was it stored after all?
+                try:
+                    events = await self.history(request, message.sender_id)
+                except Exception as exc:  # noqa: BLE001 - cannot tell: the next resend looks
+                    logger.error("cannot read the conversation of sender %s (%s)",
+                                 message.sender_id, type(exc).__name__)
+                    answered.append(_reply(message.sender_id, APOLOGY, status=500))
+                    return None
+                found = stored_answer(events, message.sender_id, message.message_id)
+                if found is not None:
+                    logger.warning("a resent turn of sender %s was already stored",
+                                   message.sender_id)
+                    answered.append(response.json(found[1], status=found[0]))
+            if not answered:
+                answered.append(await self.answer(on_new_message, message))
+            if answered[0].status == 500:  # a resend looks in the conversation first
                 return None
             return json.dumps({"status": answered[0].status,
                                "body": json.loads(answered[0].body)}, ensure_ascii=False)
@@ -179,9 +258,10 @@ class RestInput(InputChannel):
             message = UserMessage(
                 screened.text, CollectingOutputChannel(), sender, input_channel=self.name(),
                 metadata=screen_metadata(body.get("metadata")) or None,
+                message_id=turn_message_id(sender, message_id) if message_id else None,
             )
             if message_id is None:
                 return await self.answer(on_new_message, message)
-            return await self.answer_once(on_new_message, message, message_id)
+            return await self.answer_once(request, on_new_message, message, message_id)
 
         return webhook

@@ -62,13 +62,15 @@ class Turn:
     def __init__(self, answer: str | None = "answer", hold: bool = False) -> None:
         self.answer = answer
         self.runs = 0
+        self.retried: list[bool] = []
         self.started = asyncio.Event()
         self.go = asyncio.Event()
         if not hold:
             self.go.set()
 
-    async def __call__(self) -> str | None:
+    async def __call__(self, retried: bool) -> str | None:
         self.runs += 1
+        self.retried.append(retried)
         self.started.set()
         await self.go.wait()
         return self.answer
@@ -110,20 +112,26 @@ async def test_a_resend_still_unanswered_after_its_wait_is_told_so(replicas: Rep
     await owner
 
 
-async def test_a_failed_turn_is_processed_again_when_resent(replicas: Replica) -> None:
+async def test_a_failed_turn_is_taken_over_at_once_and_said_to_be_retried(
+    replicas: Replica,
+) -> None:
     first, second = replicas(), replicas()
-    failed = await first.handle("m1", "id-1", Turn(answer=None), wait=5)
-    assert (failed.first, failed.answer) == (True, None)
+    failing = Turn(answer=None)
+    failed = await first.handle("m1", "id-1", failing, wait=5)
+    assert (failed.first, failed.answer, failing.retried) == (True, None, [False])
     retried = Turn("这次成功了")
     assert (await second.handle("m1", "id-1", retried, wait=5)).first
-    assert retried.runs == 1
+    assert retried.retried == [True]  # the channel looks whether it was stored after all
 
-    async def boom() -> str:
+    async def boom(retried: bool) -> str:
         raise RuntimeError("tracker store down")
 
     with pytest.raises(RuntimeError):
         await first.handle("m1", "id-2", boom, wait=5)
-    assert (await second.handle("m1", "id-2", Turn(), wait=5)).first
+    again = Turn()
+    assert (await second.handle("m1", "id-2", again, wait=5)).first
+    assert again.retried == [True]
+    assert not (await first.handle("m1", "id-2", Turn(), wait=5)).first  # now answered
 
 
 async def test_a_dead_replicas_claim_is_taken_over(replicas: Replica) -> None:
@@ -133,7 +141,7 @@ async def test_a_dead_replicas_claim_is_taken_over(replicas: Replica) -> None:
     assert await dead.claim(Once.key("m1", "id-1"))
     turn = Turn("接手后的回答")
     handled = await survivor.handle("m1", "id-1", turn, wait=60)
-    assert (handled.first, handled.answer, turn.runs) == (True, "接手后的回答", 1)
+    assert (handled.first, handled.answer, turn.retried) == (True, "接手后的回答", [True])
 
 
 async def test_a_long_turn_keeps_its_claim(replicas: Replica) -> None:

@@ -10,7 +10,7 @@ from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
 from bot.channels.once import Once
-from bot.channels.rest import APOLOGY, RestInput
+from bot.channels.rest import APOLOGY, RestInput, stored_answer
 from bot.channels.screening import EMPTY_REPLY, MAX_MESSAGE_CHARS
 from bot.channels.wechat_sqlstore import dedup_store
 from bot.channels.wechat_store import MemoryStore
@@ -104,27 +104,43 @@ def test_control_and_direction_marks_are_removed_before_the_bot_sees_the_text():
 # -- a resend with the same message_id is processed once ------------------------------
 
 
-def replica(database: str, handler, prefix: str) -> Sanic:
+def replica(database: str, handler, prefix: str, history=None) -> Sanic:
     """One Rasa replica's REST channel: its own cache, the database shared."""
     once = Once(dedup_store(MemoryStore(), database), prefix)
+    channel = RestInput(once=once, history=history or getattr(handler, "history", None))
     app = Sanic(f"rest_once_{next(_ids)}")
-    app.blueprint(RestInput(once=once).blueprint(handler), url_prefix="/webhooks/rest")
+    app.blueprint(channel.blueprint(handler), url_prefix="/webhooks/rest")
     return app
 
 
 class Counting:
-    """A bot that answers with how many turns of each text it handled."""
+    """A bot that answers with how many turns it handled and keeps the events a tracker
+    store would; ``fail_first`` turns fail (before or, ``stored``, after storing)."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, stored: bool = False) -> None:
         self.turns: list[str] = []
+        self.events: list[dict] = []
         self.fail_first = fail_first
+        self.stored = stored
+        self.history_down = False
 
     async def __call__(self, message: UserMessage) -> None:
         self.turns.append(message.text)
-        if len(self.turns) <= self.fail_first:
+        failing = len(self.turns) <= self.fail_first
+        if failing and not self.stored:
             raise RuntimeError("tracker store down")
-        await message.output_channel.send_text_message(
-            message.sender_id, f"第{len(self.turns)}次处理：{message.text}")
+        text = f"第{len(self.turns)}次处理：{message.text}"
+        self.events += [{"event": "user", "text": message.text, "message_id": message.message_id},
+                        {"event": "bot", "text": text, "data": {}},
+                        {"event": "action", "name": "action_listen"}]
+        if failing:
+            raise RuntimeError("the connection broke after the commit")
+        await message.output_channel.send_text_message(message.sender_id, text)
+
+    async def history(self, request, sender: str) -> list[dict]:
+        if self.history_down:
+            raise ConnectionError("database restarting")
+        return self.events
 
 
 def test_a_resend_to_another_replica_gets_the_same_answer(callbacks_db_url_sqlite):
@@ -158,3 +174,42 @@ def test_a_malformed_message_id_gets_400(message_id, callbacks_db_url_sqlite):
                     json={"sender": "m1", "message": "你好", "message_id": message_id})
     assert response.status == 400 and "message_id" in response.json["error"]
     assert bot.turns == []
+
+
+def test_a_turn_stored_before_its_failure_is_answered_from_the_conversation(
+    callbacks_db_url_sqlite,
+):
+    prefix = f"test:once:{uuid.uuid4().hex}"
+    bot = Counting(fail_first=1, stored=True)
+    one, two = (replica(callbacks_db_url_sqlite, bot, prefix) for _ in range(2))
+    body = {"sender": "m1", "message": "你好", "message_id": "c-1"}
+    assert post(one, json=body).status == 500  # stored, then the store said it failed
+    bot.history_down = True  # the database is still restarting: cannot tell yet
+    assert post(two, json=body).status == 500
+    bot.history_down = False
+    resent = post(two, json=body)
+    assert resent.status == 200
+    assert resent.json == [{"recipient_id": "m1", "text": "第1次处理：你好"}]
+    assert bot.turns == ["你好"]  # never processed again
+    assert post(one, json=body).json == resent.json  # and kept for later resends
+
+
+def test_a_stored_turn_is_rebuilt_as_the_channel_answered_it():
+    events = [
+        {"event": "user", "text": "你好", "message_id": "a"},
+        {"event": "bot", "text": "您好", "data": {"buttons": [{"title": "解绑", "payload": "/x"}]}},
+        {"event": "bot", "text": None, "data": {"custom": {"kind": "card"}}},
+        {"event": "action", "name": "action_listen"},
+        {"event": "bot", "text": "步骤更新通知", "data": {}},  # later, not this turn's
+        {"event": "user", "text": "在吗", "message_id": "b",
+         "metadata": {"handoff": {"id": 3, "agent": "张三"}}},
+        {"event": "user", "text": "？", "message_id": "c"},
+    ]
+    assert stored_answer(events, "m1", "a") == (200, [
+        {"recipient_id": "m1", "text": "您好", "buttons": [{"title": "解绑", "payload": "/x"}]},
+        {"recipient_id": "m1", "custom": {"kind": "card"}},
+    ])
+    assert stored_answer(events, "m1", "b") == (200, [
+        {"recipient_id": "m1", "custom": {"handoff": "with_agent", "agent": "张三"}}])
+    assert stored_answer(events, "m1", "c") == (503, [{"recipient_id": "m1", "text": APOLOGY}])
+    assert stored_answer(events, "m1", "never sent") is None

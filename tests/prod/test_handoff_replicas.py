@@ -24,6 +24,7 @@ import pytest
 import requests
 import socketio
 
+from bot.channels.rest import turn_message_id
 from bot.db import make_engine
 from bot.handoff.service import HandoffService
 from bot.handoff.settings import DutyHours
@@ -136,9 +137,13 @@ def test_a_claim_silences_the_bot_on_every_replica_and_hand_back_restores_it(rep
         handoffs.engine.dispose()
 
 
-def user_turns(internal_url: str, sender: str) -> list[str]:
+def user_events(internal_url: str, sender: str) -> list[dict]:
     tracker = requests.get(f"{internal_url}/conversations/{sender}/tracker", timeout=30).json()
-    return [e["text"] for e in tracker["events"] if e["event"] == "user"]
+    return [e for e in tracker["events"] if e["event"] == "user"]
+
+
+def user_turns(internal_url: str, sender: str) -> list[str]:
+    return [e["text"] for e in user_events(internal_url, sender)]
 
 
 def test_a_rest_resend_through_nginx_is_processed_once(replicas, tmp_path_factory):
@@ -161,7 +166,10 @@ def test_a_rest_resend_through_nginx_is_processed_once(replicas, tmp_path_factor
     lines = [json.loads(line) for line in log.read_text().splitlines()[before:]]
     upstreams = {r["upstream"] for r in lines if r["uri"] == "/webhooks/rest/webhook"}
     assert len(upstreams) == 2  # the copies reached both replicas
-    assert user_turns(urls[3], sender) == ["解绑需要哪些资料"]
+    [stored] = user_events(urls[3], sender)
+    assert stored["text"] == "解绑需要哪些资料"
+    # Rasa's id of the turn comes from the client's: a resend after a failure finds it.
+    assert stored["message_id"] == turn_message_id(sender, "m-1")
 
 
 def test_a_chat_page_resend_on_the_other_replica_is_processed_once(replicas):

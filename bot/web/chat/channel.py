@@ -121,7 +121,7 @@ class SocketIOInput(RasaSocketIOInput):
                 await handle_message(sid, data)
                 return None
 
-            async def turn() -> str:
+            async def turn(retried: bool) -> str:
                 await handle_message(sid, data)
                 return HANDLED
 
