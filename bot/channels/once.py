@@ -17,9 +17,7 @@ database is down.
 - A resend waits for the owner's answer (up to ``wait`` seconds) and gets it back; if
   the owner is still busy it is told so (:attr:`Handled.answer` is None).
 - A claim whose owner died (not renewed for ``stale_after`` seconds, no answer) is
-  taken over by a resend (also ``retried``), so the message is not lost. (A turn that
-  failed while the database was down is marked failed in Redis only; its resend is
-  then taken over when the database's claim is stale.)
+  taken over by a resend (also ``retried``), so the message is not lost.
 - When no store answers at all (database and Redis both down), the turn is processed
   without a claim: a message is never dropped for want of its duplicate check.
 

@@ -123,6 +123,8 @@ class Deduplicator:
         # Whoever deletes the held value first and then sets a new one wins; the
         # delete only removes that exact value, so two retries cannot both win.
         await self._store.delete(claim_key, only_if=held)
+        if how == "failed":  # the database may still hold the value before it failed
+            await self._store.delete(claim_key, only_if=held[len(FAILED):])
         if not await self._store.set_if_absent(claim_key, value, self._ttl):
             return None
         if how == "stale":
@@ -137,7 +139,7 @@ class Deduplicator:
         value = self._mine.pop(key, None)
         claim_key = self._claim_key(key)
         if value is not None and await self._store.get(claim_key) == value:
-            await self._store.set(claim_key, f"{FAILED}{uuid.uuid4().hex}", self._ttl)
+            await self._store.set(claim_key, f"{FAILED}{value}", self._ttl)
 
     def _remember(self, key: str, value: str) -> None:
         if len(self._mine) >= 10_000:  # owners that failed before publishing

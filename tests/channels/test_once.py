@@ -171,3 +171,49 @@ async def test_with_no_store_at_all_the_message_is_still_processed() -> None:
     turn = Turn("照常回答")
     handled = await once.handle("m1", "id-1", turn, wait=1)
     assert (handled.first, handled.answer, turn.runs) == (True, "照常回答", 1)
+
+
+class Flaky:
+    """A durable store whose writes fail while ``down`` (a database restarting)."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.down = False
+
+    async def set_if_absent(self, key: str, value: str, ttl: float) -> bool:
+        return await self.store.set_if_absent(key, value, ttl)
+
+    async def set(self, key: str, value: str, ttl: float) -> None:
+        if self.down:
+            raise ConnectionError("the database system is shutting down")
+        await self.store.set(key, value, ttl)
+
+    async def get(self, key: str) -> str | None:
+        return await self.store.get(key)
+
+    async def delete(self, key: str, only_if: str | None = None) -> None:
+        await self.store.delete(key, only_if)
+
+    async def close(self) -> None:
+        await self.store.close()
+
+
+async def test_a_turn_failed_while_the_database_was_down_is_taken_over_at_once(
+    callbacks_db_url_sqlite: str,
+) -> None:
+    from bot.channels.wechat_sqlstore import SqlStore
+
+    redis = MemoryStore()  # shared by both replicas, as Redis is
+    durable = Flaky(SqlStore(callbacks_db_url_sqlite))
+    prefix = f"test:once:{uuid.uuid4().hex}"
+    first = Once(TieredStore(redis, durable), prefix, stale_after=3600)
+    second = Once(TieredStore(redis, durable), prefix, stale_after=3600)
+    try:
+        durable.down = True  # the failed mark reaches Redis only
+        assert (await first.handle("m1", "id-1", Turn(answer=None), wait=1)).answer is None
+        durable.down = False
+        resent = Turn("重发后的回答")
+        handled = await second.handle("m1", "id-1", resent, wait=1)
+        assert (handled.first, handled.answer, resent.retried) == (True, "重发后的回答", [True])
+    finally:
+        await durable.close()
