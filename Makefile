@@ -54,9 +54,11 @@ prod-setup:
 run-prod: venv train frontend prod-setup
 	$(PROD_RUN) $(PY) -m bot.ops.prod
 
+# PG_RESTART=0: cut PostgreSQL's connections instead of restarting the cluster.
 loadtest: venv train frontend prod-setup
 	$(PROD_RUN) $(PY) -m bot.loadtest --conversations $(or $(CONVERSATIONS),200) \
-	  --users $(or $(USERS),10)
+	  --users $(or $(USERS),10) $(if $(filter 0,$(PG_RESTART)),,--pg-restart) \
+	  $(if $(LOADTEST_DATABASE),--database $(LOADTEST_DATABASE))
 
 # --- set-up ---------------------------------------------------------------------
 venv: $(VENV)/.installed

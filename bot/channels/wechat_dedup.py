@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 PASSIVE = "passive"
 ASYNC = "async"
+FAILED = "failed "
+"""How a claim given up with :meth:`Deduplicator.fail` starts."""
 DEFAULT_STALE_AFTER = 8.0
 """Seconds after which a claim without an outcome is taken to be its dead owner's."""
 
@@ -86,42 +88,77 @@ class Deduplicator:
         """True for the first caller with ``key`` within the TTL, False for retries.
 
         A retry also gets True when it takes over a claim older than ``stale_after``
-        seconds for which no outcome was ever published.
+        seconds for which no outcome was ever published, or one its owner gave up
+        with :meth:`fail`.
         """
+        return await self.acquire(key) is not None
+
+    async def acquire(self, key: str) -> str | None:
+        """:meth:`claim`, saying how: ``"new"``, ``"stale"`` or ``"failed"`` (taken over
+        from a dead owner or one that failed), or None when another caller holds it."""
         claim_key = self._claim_key(key)
         value = f"{self.clock():.3f} {uuid.uuid4().hex}"
         if await self._store.set_if_absent(claim_key, value, self._ttl):
             self._remember(key, value)
-            return True
+            return "new"
         try:
-            return await self._take_over_if_stale(key, claim_key, value)
+            return await self._take_over(key, claim_key, value)
         except Exception as exc:  # noqa: BLE001 - cannot tell: leave it to the owner
             logger.warning("could not check a claim for staleness (%s)", type(exc).__name__)
-            return False
+            return None
 
-    async def _take_over_if_stale(self, key: str, claim_key: str, value: str) -> bool:
+    async def _take_over(self, key: str, claim_key: str, value: str) -> str | None:
         held = await self._store.get(claim_key)
-        claimed_at = _claimed_at(held)
-        if held is None or claimed_at is None or self.clock() - claimed_at < self.stale_after:
-            return False
-        if await self.outcome(key) is not None:
-            return False
-        # Whoever deletes the stale value first and then sets a new one wins; the
+        if held is None:
+            return None
+        if held.startswith(FAILED):
+            how = "failed"
+        else:
+            claimed_at = _claimed_at(held)
+            if claimed_at is None or self.clock() - claimed_at < self.stale_after:
+                return None
+            if await self.outcome(key) is not None:
+                return None
+            how = "stale"
+        # Whoever deletes the held value first and then sets a new one wins; the
         # delete only removes that exact value, so two retries cannot both win.
         await self._store.delete(claim_key, only_if=held)
+        if how == "failed":  # the database may still hold the value before it failed
+            await self._store.delete(claim_key, only_if=held[len(FAILED):])
         if not await self._store.set_if_absent(claim_key, value, self._ttl):
-            return False
-        logger.warning(
-            "took over a claim %.0f s old without an outcome (its owner died?)",
-            self.clock() - claimed_at,
-        )
+            return None
+        if how == "stale":
+            logger.warning("took over a claim %.0f s old without an outcome (its owner died?)",
+                           self.clock() - (_claimed_at(held) or 0.0))
         self._remember(key, value)
-        return True
+        return how
+
+    async def fail(self, key: str) -> None:
+        """Give up a claim this instance won and may have half handled: the next caller
+        takes it over at once (:meth:`acquire` says ``"failed"``)."""
+        value = self._mine.pop(key, None)
+        claim_key = self._claim_key(key)
+        if value is not None and await self._store.get(claim_key) == value:
+            await self._store.set(claim_key, f"{FAILED}{value}", self._ttl)
 
     def _remember(self, key: str, value: str) -> None:
         if len(self._mine) >= 10_000:  # owners that failed before publishing
             self._mine.clear()
         self._mine[key] = value
+
+    async def refresh(self, key: str) -> bool:
+        """Renew the time of a claim this instance holds, so a long turn never looks stale.
+
+        False when the claim is no longer this instance's (taken over, or released).
+        """
+        held = self._mine.get(key)
+        claim_key = self._claim_key(key)
+        if held is None or await self._store.get(claim_key) != held:
+            return False
+        value = f"{self.clock():.3f} {uuid.uuid4().hex}"
+        await self._store.set(claim_key, value, self._ttl)
+        self._mine[key] = value
+        return True
 
     async def release(self, key: str) -> None:
         """Give up a claim this instance won but will not answer (its caller gave up)."""

@@ -16,7 +16,9 @@ the check costs the same on every replica and needs no cache to be correct.
   in the console, which polls the tracker store.
 
 If the database cannot be asked, the bot answers (and says so in the log once a minute):
-a merchant must never be left without any answer.
+a merchant must never be left without any answer. After a PostgreSQL restart the first
+check drops the dead pooled connections and asks again, so no claimed conversation is
+answered by the bot once the database is back.
 """
 
 from __future__ import annotations
@@ -117,9 +119,19 @@ class HandoffGate:
     def claim(
         self, channel: str | None, sender_id: str, now: datetime | None = None
     ) -> Claim | None:
-        """The active claim on the conversation, or None (also when the check fails)."""
+        """The active claim on the conversation, or None (also when the check fails).
+
+        A connection the database dropped (PostgreSQL restarted: every pooled one is
+        dead) empties the pool and the check is asked once more on a new connection.
+        """
         try:
-            row = self._lookup(channel or "", sender_id)
+            try:
+                row = self._lookup(channel or "", sender_id)
+            except Exception as exc:
+                if not self.engine.dialect.is_disconnect(exc, None, None):
+                    raise
+                self.engine.dispose()
+                row = self._lookup(channel or "", sender_id)
         except Exception as exc:  # noqa: BLE001 - fail open: the bot answers
             if time.monotonic() - self._failed_at > 60:
                 logger.error("handoff check failed (%s); the bot answers", type(exc).__name__)

@@ -7,7 +7,8 @@
    API: live handoffs (claim, silence, replies, hand-back) and step changes whose
    notices go through the outbox workers.
 3. Meanwhile inject the faults one after another: kill a Rasa replica, kill an action
-   server, cut PostgreSQL's connections (``--pg-restart``: restart the cluster), restart
+   server, cut PostgreSQL's connections (``--pg-restart``, which ``make loadtest`` passes
+   unless ``PG_RESTART=0``: restart the cluster), restart
    Redis (always started again), slow actions past WeChat's 5 s. A probe sends a new
    conversation's greeting every 0.5 s and measures how long each fault leaves the bot
    without an answer.

@@ -17,9 +17,10 @@ After a completed form the agent also advances the ticket's first step in the co
 so a step-change notice goes to that conversation through the outbox.
 
 Every turn carries ``metadata.turn_id``; it is stored with the user event, so the
-verification can tell which turns reached the tracker. A failed turn (5xx, timeout,
-``[]``) is retried like a merchant would (same turn id); every attempt is written
-to ``$LOADTEST_OUT/turns-<pid>.jsonl``.
+verification can tell which turns reached the tracker. A failed turn (5xx, 409, timeout,
+``[]``) is retried like a client would: the same turn id, also as the REST
+``message_id``, so a turn already processed is answered from its stored answer and not
+processed again. Every attempt is written to ``$LOADTEST_OUT/turns-<pid>.jsonl``.
 """
 
 from __future__ import annotations
@@ -84,7 +85,8 @@ class Merchant(HttpUser):
         """One turn, retried on any visible failure; the reply text or None."""
         self.turn += 1
         turn_id = f"{self.conv}#{self.turn}"
-        body = {"sender": self.conv, "message": text, "metadata": {"turn_id": turn_id}}
+        body = {"sender": self.conv, "message": text, "message_id": turn_id,
+                "metadata": {"turn_id": turn_id}}
         for attempt in range(1, RETRIES + 1):
             started = time.time()
             status, reply, error, with_agent = 0, None, None, False

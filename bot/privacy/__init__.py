@@ -4,8 +4,9 @@
   deleted from the tracker store, and closed tickets last changed before it lose their
   personal fields (:meth:`TicketService.anonymise_closed`); delivered outbox messages
   (agents' replies, notices) and finished handoffs older than it are deleted
-  (:func:`bot.outbox.store.purge_before`). Expired WeChat/WeCom dedup records
-  (``wechat_callbacks``, kept 10 minutes) are deleted on every run. Candidate
+  (:func:`bot.outbox.store.purge_before`). Expired dedup records
+  (``wechat_callbacks``: WeChat/WeCom, kept 10 minutes; REST and web chat turns,
+  ``bot.channels.once``, kept a day) are deleted on every run. Candidate
   training messages (``bot.learning.candidates``) older than the period are deleted,
   except those an agent labelled, which only lose their sender id. The 统计 page's
   counters of deleted conversations (``bot.analytics.summary``) and answer ratings

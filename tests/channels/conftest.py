@@ -41,3 +41,19 @@ def callbacks_db_url(
     with pg_schema("wechat_test") as url:
         upgrade(url)
         yield url
+
+
+@pytest.fixture(scope="module")
+def callbacks_db_url_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite ticket database migrated to head, shared by a module's tests."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('callbacks') / 'tickets.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def callbacks_db_url_pg() -> Iterator[str]:
+    """A PostgreSQL schema of its own in DATABASE_URL_TEST, migrated to head."""
+    with pg_schema("once_test") as url:
+        upgrade(url)
+        yield url

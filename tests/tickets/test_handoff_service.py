@@ -3,10 +3,13 @@ lapse without an agent reply, duty hours, and one active handoff per conversatio
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import text
 
+from bot.db import make_engine
 from bot.handoff.gate import HandoffGate
 from bot.handoff.service import ClaimRefused, HandoffService, NotHolder
 from bot.handoff.settings import DutyHours
@@ -32,6 +35,30 @@ def test_the_gate_sees_only_live_claims(db_url, handoffs, clock):
         assert gate.claim("socketio", "a" * 32, clock() + timedelta(minutes=6)) is None
     finally:
         gate.dispose()
+
+
+@pytest.mark.postgres
+def test_the_gate_still_sees_a_claim_after_postgresql_dropped_its_connection(
+    pg_session_url, clock
+):
+    """As after a PostgreSQL restart: the pooled connection is dead, the claim is not."""
+    engine = make_engine(pg_session_url)
+    gate = HandoffGate(pg_session_url)
+    try:
+        handoffs = HandoffService(engine, clock=clock, hours=DutyHours(None))
+        sender = uuid.uuid4().hex
+        handoffs.claim(handoffs.request("socketio", sender, "requested").handoff.id, "张三")
+        assert gate.claim("socketio", sender, clock()) is not None
+        raw = gate.engine.raw_connection()  # the one pooled connection
+        pid = raw.connection.get_backend_pid()
+        raw.close()
+        with engine.connect() as conn:
+            assert conn.execute(text("select pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        claim = gate.claim("socketio", sender, clock())
+        assert claim is not None and claim.agent == "张三"
+    finally:
+        gate.dispose()
+        engine.dispose()
 
 
 def test_the_gate_fails_open_when_the_database_is_down():

@@ -9,9 +9,11 @@ channel's conversation (a WeChat openid, say).
 
 It also makes delivery exactly-once for the page: the page tags each message with a
 ``metadata.client_id`` and re-sends it after a reconnect if it never got the ack. A
-message whose id was already received is not handled again; its ack waits until the
-first copy has been fully handled and says ``{"duplicate": true}``, so the page then
-reloads the history (which holds the replies it missed while offline).
+message whose id was already received (by this replica or another: the claim of
+``(session id, client_id)`` is shared, ``bot.channels.once``) is not handled again; its
+ack waits until the first copy has been fully handled (up to :data:`RESEND_WAIT`
+seconds) and says ``{"duplicate": true}``, so the page then reloads the history (which
+holds the replies it missed while offline).
 Like every channel it rate limits each sender and screens and redacts what was typed
 (``bot.channels.screening.admit``: an empty, oversized or too-frequent message gets a
 clear ``bot_uttered`` answer and never reaches Rasa), and reports a failed turn with an
@@ -24,10 +26,8 @@ credentials.yml names it by module path: ``bot.web.chat.channel.SocketIOInput``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,13 +36,16 @@ from rasa.core.channels.socketio import SocketIOInput as RasaSocketIOInput
 from sanic import Blueprint
 
 from bot.channels.delivery import APOLOGY, process
+from bot.channels.once import Once, valid_message_id
 from bot.channels.screening import Screened, admit, screen_metadata
 from bot.ratelimit import SENDER_REPLY, sender_allowed, sender_limiter
 from bot.web.chat import SESSION_ID
 from bot.web.chat.push import RoomPush
 
 logger = logging.getLogger(__name__)
-REMEMBERED_IDS = 10_000  # client message ids kept for de-duplication (oldest dropped)
+RESEND_WAIT = 50.0
+"""Seconds a resend's ack waits for the first copy (the page gives up after 60)."""
+HANDLED = "handled"
 
 
 class SocketIOInput(RasaSocketIOInput):
@@ -54,7 +57,7 @@ class SocketIOInput(RasaSocketIOInput):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.received: OrderedDict[tuple[str, str], asyncio.Future] = OrderedDict()
+        self.once: Once | None = None
         self.limiter = sender_limiter()
         self.push: RoomPush | None = None
 
@@ -75,6 +78,8 @@ class SocketIOInput(RasaSocketIOInput):
         @socketio_webhook.listener("before_server_stop")
         async def stop_push(*_: Any) -> None:
             await self.push.stop()
+            if self.once is not None:
+                await self.once.close()
 
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: dict | None) -> None:
@@ -112,21 +117,17 @@ class SocketIOInput(RasaSocketIOInput):
                 return None
             data = {**data, "message": screened.text, self.metadata_key: metadata}
             client_id = metadata.get("client_id")
-            if not isinstance(client_id, str):
+            if not valid_message_id(client_id):
                 await handle_message(sid, data)
                 return None
-            key = (str(session_id or sid), client_id)
-            if key in self.received:
-                await asyncio.shield(self.received[key])
-                return {"duplicate": True}
-            done = asyncio.get_running_loop().create_future()
-            self.received[key] = done
-            while len(self.received) > REMEMBERED_IDS:
-                self.received.popitem(last=False)
-            try:
+
+            async def turn(retried: bool) -> str:
                 await handle_message(sid, data)
-            finally:
-                done.set_result(None)
-            return None
+                return HANDLED
+
+            if self.once is None:
+                self.once = Once.from_env(self.name())
+            handled = await self.once.handle(sender, client_id, turn, RESEND_WAIT)
+            return None if handled.first else {"duplicate": True}
 
         return socketio_webhook
