@@ -1,10 +1,11 @@
 """Find and hide secrets that merchants should never type into a chat.
 
 Passwords, PINs, verification codes and CVVs (recognised by the word that introduces
-them, simplified or traditional, spaced or not, typed with a homophone slip or in pinyin), bank card numbers (Luhn-valid, after
-a card cue such as 卡, or with a UnionPay, Visa, Mastercard or JCB prefix) and ID-card
-numbers (valid checksum) are replaced by ``MASK``. Merchant numbers (15 digits), phone
-numbers, serials and ticket numbers are never secrets. The same function serves the NLU
+them, simplified or traditional, spaced or not, typed with a homophone slip or in
+pinyin), bank card numbers (Luhn-valid, after a card cue such as 卡, or with a UnionPay,
+Visa, Mastercard or JCB prefix) and ID-card numbers (valid checksum) are replaced by
+``MASK``. Merchant numbers (15 digits), phone numbers, serials and ticket numbers are
+never secrets. The same function serves the NLU
 pipeline, the tracker store and the logs, so there is one definition of a secret.
 
 Every channel already redacts what the merchant typed (``bot.channels.screening``), so
