@@ -122,7 +122,7 @@ bench-quick: venv train
 
 # Answer quality only (hold-out, development and blind sets through the running bot).
 bench-answers: venv train
-	PYTHONWARNINGS=ignore $(PY) -m bot.bench --answers-only --sets $(or $(SETS),hold-out,development,blind)
+	PYTHONWARNINGS=ignore $(PY) -m bot.bench --answers-only --sets $(or $(SETS),hold-out,development,development-b-a,development-b-b,blind)
 
 # --- checks ---------------------------------------------------------------------
 lint: | venv

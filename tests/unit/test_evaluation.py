@@ -162,3 +162,19 @@ def test_the_bench_never_shows_half_b() -> None:
     assert HALF == {"development-b-a": "a", "development-b-b": "b"}
     assert "development-b-b" in PRIVATE and "development-b-a" not in PRIVATE
     assert SETS["development-b-a"] == SETS["development-b-b"] == (DEV_B,)
+
+
+def test_the_report_shows_half_b_as_counts_only() -> None:
+    from bot.bench.answers import AnswersResult, markdown
+
+    wrong = turn_answers([user(), bot("…", ["faq_audit"])])
+    outcomes = [judge(Case("半b里的一句悄悄话", "faq_materials", ("plain",)), wrong),
+                judge(Case("半b里的另一句", "faq_audit", ("plain",)), wrong)]
+    shown = [judge(Case("半a里的一句", "faq_materials", ("plain",)), wrong)]
+    result = AnswersResult(scores={"development-b-b": score_set("development-b-b", outcomes),
+                                   "development-b-a": score_set("development-b-a", shown)})
+    text = "\n".join(markdown(result))
+    assert "悄悄话" not in text and "半b里的另一句" not in text
+    assert "| development-b-b | plain | 2 | 1 | 50.0% |" in text
+    assert "| development-b-b | `faq_materials`" not in text  # nor which labels it misses
+    assert "半a里的一句" in text  # half a's errors are there to be looked at
