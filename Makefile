@@ -12,7 +12,7 @@ RASA := $(VENV)/bin/rasa
 MODEL := models/bot.tar.gz
 TRAINING_DATA := data/nlu data/rules
 TRAINING_INPUTS := config.yml domain.yml $(shell find $(TRAINING_DATA) data/dictionaries \
-                     data/entities -type f 2>/dev/null) $(wildcard bot/nlu/*.py)
+                     data/entities data/normalisation -type f 2>/dev/null) $(wildcard bot/nlu/*.py)
 
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2
@@ -124,7 +124,7 @@ bench-quick: venv train
 
 # Answer quality only (hold-out, development and blind sets through the running bot).
 bench-answers: venv train
-	PYTHONWARNINGS=ignore $(PY) -m bot.bench --answers-only --sets $(or $(SETS),hold-out,development,blind)
+	PYTHONWARNINGS=ignore $(PY) -m bot.bench --answers-only --sets $(or $(SETS),hold-out,development,development-b-a,development-b-b,blind)
 
 # --- checks ---------------------------------------------------------------------
 lint: | venv

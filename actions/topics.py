@@ -95,7 +95,8 @@ def confidence_of(tracker: Tracker, intent: str) -> float:
 
 class ActionAnswerTopic(Action):
     """Answers the guide topic of the latest faq_* intent, and a second question asked in
-    the same message (another topic: answered too; anything else: offered as a button)."""
+    the same message (another topic: answered too; a request to unbind: the unbind form
+    starts after the answer; anything else: offered as a button)."""
 
     def name(self) -> str:
         return "action_answer_topic"
@@ -111,6 +112,11 @@ class ActionAnswerTopic(Action):
         in_form = tracker.active_loop_name is not None
         asked = [q for q in questions(tracker) if q != topic.intent]
         maybe = [q for q in questions(tracker, confident=False) if q != topic.intent]
+        # "我要解绑，要带什么资料": answer the question, then start the request.
+        start_form = not in_form and "request_unbind" in asked
+        if start_form:
+            asked = [q for q in asked if q != "request_unbind"]
+            maybe = [q for q in maybe if q != "request_unbind"]
         second = asked[0] if asked else None
         second_topic = topic_for_intent(second)
         offer = []
@@ -121,14 +127,19 @@ class ActionAnswerTopic(Action):
         # Inside a form the form asks its question next, so keep the answer uncluttered.
         if second_topic is not None and second_was_asked_first(tracker, topic, second_topic):
             topic, second_topic = second_topic, topic
-        utter_topic(dispatcher, topic.id, buttons=not in_form and second_topic is None,
+        quiet = in_form or start_form  # the form asks its question next
+        utter_topic(dispatcher, topic.id, buttons=not quiet and second_topic is None,
                     extra=offer)
         if second_topic is not None:
             dispatcher.utter_message(text=f"您还问到“{second_topic.title}”：",
                                      answers=[second_topic.intent])
-            utter_topic(dispatcher, second_topic.id, buttons=not in_form)
+            utter_topic(dispatcher, second_topic.id, buttons=not quiet)
         if confidence_of(tracker, intent or "") < LOW_CONFIDENCE:
             record_candidate(tracker, "low_confidence")
+        if start_form:
+            dispatcher.utter_message(text="您说要办理解绑，我们现在就开始登记。",
+                                     answers=["request_unbind"])
+            return [FollowupAction("unbind_form")]
         return []
 
 

@@ -1,10 +1,11 @@
 """Find and hide secrets that merchants should never type into a chat.
 
 Passwords, PINs, verification codes and CVVs (recognised by the word that introduces
-them, simplified or traditional, spaced or not), bank card numbers (Luhn-valid, after
-a card cue such as 卡, or with a UnionPay, Visa, Mastercard or JCB prefix) and ID-card
-numbers (valid checksum) are replaced by ``MASK``. Merchant numbers (15 digits), phone
-numbers, serials and ticket numbers are never secrets. The same function serves the NLU
+them, simplified or traditional, spaced or not, typed with a homophone slip or in
+pinyin), bank card numbers (Luhn-valid, after a card cue such as 卡, or with a UnionPay,
+Visa, Mastercard or JCB prefix) and ID-card numbers (valid checksum) are replaced by
+``MASK``. Merchant numbers (15 digits), phone numbers, serials and ticket numbers are
+never secrets. The same function serves the NLU
 pipeline, the tracker store and the logs, so there is one definition of a secret.
 
 Every channel already redacts what the merchant typed (``bot.channels.screening``), so
@@ -23,7 +24,7 @@ MASK = "[已隐藏]"
 # of the cue words (密碼, 驗證碼, 卡號 …) folded to simplified, one character for one, so
 # that offsets found in the probe are offsets in the text.
 _FOLD = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
-_FOLD |= str.maketrans("碼驗證號動態簡訊銀儲記為", "码验证号动态简讯银储记为")
+_FOLD |= str.maketrans("碼瑪驗證號動態簡訊銀儲記為", "码玛验证号动态简讯银储记为")
 
 
 def _spaced(words: str) -> str:
@@ -31,13 +32,21 @@ def _spaced(words: str) -> str:
     return "|".join(r"\s?".join(map(re.escape, word)) for word in words.split("|"))
 
 
+# Cues typed with a homophone slip or in pinyin count too (蜜码, 密马, mima, 验证玛,
+# yanzhengma): the merchant still means the secret.
 _CUE_KINDS = (
-    ("password", _spaced("密码|口令") + r"|password|passwd|pwd"),
+    (
+        "password",
+        _spaced("密码|口令|蜜码|密马|密玛|秘码|觅码|蜜马")
+        + r"|password|passwd|pwd|(?<![a-z])mi\s?ma(?![a-z])",
+    ),
     ("pin", r"pin\s*码?"),
     (
         "code",
-        r"(?:短信|手机|动态|安全|简讯)?\s?(?:" + _spaced("验证|校验|动态") + r")\s?码"
-        r"|" + _spaced("短信码|简讯码") + r"|[六6]位数字?|otp|(?:sms|verification)?\s*code",
+        r"(?:短信|手机|动态|安全|简讯)?\s?(?:" + _spaced("验证|校验|动态|验正|验症|严正")
+        + r")\s?[码玛]"
+        r"|" + _spaced("短信码|简讯码") + r"|[六6]位数字?|otp|(?:sms|verification)?\s*code"
+        r"|(?<![a-z])(?:yan\s?zheng\s?ma|yzm)(?![a-z])",
     ),
     ("cvv", _spaced("安全码") + r"|(?<![a-z])cv[vcn]2?(?![a-z])"),
 )

@@ -66,7 +66,9 @@ class Settings:
     workers: bool = True
     profile_seconds: float = 15.0
     console_passes: int = 3  # measured passes over the console queries (after a warm-up)
-    answer_sets: tuple[str, ...] = ("hold-out", "development", "blind")  # bot.bench.answers
+    answer_sets: tuple[str, ...] = (  # bot.bench.answers
+        "hold-out", "development", "development-b-a", "development-b-b", "blind",
+    )
 
     @property
     def plots_dir(self) -> Path:

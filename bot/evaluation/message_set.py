@@ -4,7 +4,9 @@ Two formats are read:
 
 - the blind-set format (``version: 1``, ``messages:`` with ``text``, ``expect``, optional
   ``second``/``also_ok``, ``kinds``), used by ``tests/blind/merchant_messages.yml`` (never
-  used for training or tuning) and ``tests/nlu_dev.yml`` (the development set);
+  used for training or tuning), ``tests/nlu_dev.yml`` (the development set) and
+  ``tests/dev/merchant_messages_dev.yml`` (a second development set written by someone
+  else, split by :func:`split_half` into a half to tune on and a half never looked at);
 - Rasa NLU YAML (``tests/nlu_holdout.yml``, ``tests/nlu_holdout_gibberish.yml``), whose
   intent is the expected label. These sets were labelled before the eight step topics
   existed, so they are marked ``legacy``: there, an answer from a narrower topic (a step
@@ -14,6 +16,8 @@ Two formats are read:
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,3 +107,19 @@ def _rasa_format(path: Path) -> list[Case]:
         Case(m.get("text"), m.get("intent"), (kind,), legacy=True)
         for m in data.intent_examples
     ]
+
+
+HALVES = ("a", "b")
+
+
+def half_of(text: str) -> str:
+    """``"a"`` or ``"b"``: a set's half a message belongs to, from its text alone, so the
+    split stays the same whatever order, additions or removals the file sees."""
+    return HALVES[hashlib.sha256(text.strip().encode("utf-8")).digest()[0] % 2]
+
+
+def split_half(cases: Sequence[Case], half: str) -> list[Case]:
+    """The cases of one half (``a``: looked at and tuned on; ``b``: never looked at)."""
+    if half not in HALVES:
+        raise ValueError(f"half must be one of {HALVES}, got {half!r}")
+    return [case for case in cases if half_of(case.text) == half]

@@ -4,9 +4,10 @@
 and, when it splits into more than one clause, each clause too
 (``TfidfIntentClassifier``); the answer action then answers each question in the order
 asked. A clause ends at sentence punctuation (either width), at a space between two Chinese
-characters, or before a word that starts
-another question ("还有", "另外", "顺便问下" …); clauses shorter than two characters are
-joined to their neighbour. Offsets refer to the text as given.
+characters, after a "吗" that closes a question when more follows ("能线上办吗要带啥"), or
+before a word that starts another question ("还有", "另外", "顺便问下", "对了" …); clauses
+shorter than two characters are joined to their neighbour. Offsets refer to the text as
+given.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ import re
 
 _BREAK = re.compile(r"[，,。.？?！!；;\n]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 _NEXT_QUESTION = re.compile(
-    r"(?:还有就是|还有|另外|顺便问一?下|顺便问问|顺便|再问一?下|还想问一?下?|以及|然后就是)"
+    r"(?:还有就是|还有个问题|还有一个问题|还有|另外|顺便问一?下|顺便问问|顺便|再问一?下|"
+    r"还想问一?下?|我还想知道|还想知道|以及|然后就是|再就是|对了|此外|除此之外|另一个问题)"
 )
+_QUESTION_END = re.compile(r"(?<=吗)(?=[\u4e00-\u9fff]{2})")
+"""After "吗" another question may follow without punctuation (typed or dictated)."""
 MIN_CHARS = 2
 
 
@@ -28,6 +32,8 @@ def split_clauses(text: str) -> list[tuple[int, int]]:
     for match in _NEXT_QUESTION.finditer(text):
         if match.start() > 0:
             cuts.add(match.start())
+    for match in _QUESTION_END.finditer(text):
+        cuts.add(match.start())
     bounds = sorted(cuts)
     spans = []
     for start, end in zip(bounds, bounds[1:], strict=False):

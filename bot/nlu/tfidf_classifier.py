@@ -58,6 +58,8 @@ NOT_QUESTIONS = frozenset((
     "greet", "thank", "goodbye", "affirm", "deny", "inform", "nlu_fallback",
 ))
 """Intents that never lead a message of several clauses: they ask nothing."""
+POLITE = frozenset(("greet", "thank"))
+"""A greeting or thanks before a question ("谢谢，另外审核要几天") gives way to it."""
 MIN_QUESTION_CHARS = 3
 """A shorter clause ("后面", "好吗") is part of its neighbour's question, not one of its own."""
 FORMAT = 3  # in the config, so that Rasa's training cache never restores an older format
@@ -202,18 +204,24 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def _first_question(
         self, top: dict[str, Any], clauses: list[dict[str, Any]]
     ) -> dict[str, Any] | None:
-        """The first question among the clauses, when the whole message is no question
-        (a greeting, thanks, a bare value) or unsure of itself. Its confidence is the
-        higher of its clause's and the whole message's, so that the ranking stays in
-        order. (Two confident questions keep the whole message's intent; the answer
-        action answers both in the order asked.)"""
+        """The first question among the clauses, when the whole message is a greeting or
+        thanks that comes before it, or is unsure of itself; for a request to unbind, the
+        first guide question. Its confidence is the higher of its clause's and the whole
+        message's, so that the ranking stays in order. (Two confident questions keep the
+        whole message's intent; the answer action answers both in the order asked.)"""
         questions = [c["intent"] for c in clauses if c["question"]]
-        if not questions or top["name"] == "share_secret" or questions[0]["name"] == top["name"]:
+        if not questions or top["name"] == "share_secret":
             return None
-        unsure = top["confidence"] < self.config["clause_confidence"]
-        if not unsure:
+        if top["name"] == "request_unbind":
+            # "我要解绑，要带什么资料": the question leads; its answer starts the form.
+            first = next((q for q in questions if q["name"].startswith("faq_")), None)
+        elif ((top["name"] in POLITE and clauses[0]["intent"]["name"] == top["name"])
+              or top["confidence"] < self.config["clause_confidence"]):
+            first = questions[0]
+        else:
             return None
-        first = questions[0]
+        if first is None or first["name"] == top["name"]:
+            return None
         return {"name": first["name"], "confidence": max(first["confidence"], top["confidence"])}
 
     def _rank(

@@ -75,13 +75,43 @@ async def test_a_less_sure_second_question_is_offered_as_a_button() -> None:
 
 
 async def test_a_second_question_that_is_no_topic_is_offered_as_a_button() -> None:
-    tr = with_clauses(tracker("要交哪些材料，我现在就想申请", "faq_materials", active_loop=None),
+    tr = with_clauses(tracker("要交哪些材料，我的工单到哪了", "faq_materials", active_loop=None),
                       ("要交哪些材料", "faq_materials", 0.9),
-                      ("我现在就想申请", "request_unbind", 0.9))
+                      ("我的工单到哪了", "check_status", 0.9))
     dispatcher = await run(ActionAnswerTopic(), tr)
     payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
-    assert payloads[0] == "/request_unbind"
+    assert payloads[0] == "/check_status"
     assert all(a == ["faq_materials"] for a in answers(dispatcher))
+
+
+async def test_a_question_and_a_request_to_unbind_answer_then_start_the_form() -> None:
+    tr = with_clauses(tracker("我要解绑，要带什么资料", "faq_materials", active_loop=None),
+                      ("我要解绑", "request_unbind", 0.95), ("要带什么资料", "faq_materials", 0.9))
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerTopic().run(dispatcher, tr, DOMAIN)
+    said = answers(dispatcher)
+    assert said[0] == ["faq_materials"] and "营业执照副本" in texts(dispatcher)
+    assert said[-1] == ["request_unbind"]
+    assert events == [{"event": "followup", "timestamp": None, "name": "unbind_form"}]
+    buttons = [b for m in dispatcher.messages for b in m.get("buttons") or []]
+    assert not buttons  # the form asks for the merchant number next
+
+
+async def test_a_less_sure_request_to_unbind_is_only_offered() -> None:
+    tr = with_clauses(tracker("要带什么资料，可能要申请", "faq_materials", active_loop=None),
+                      ("要带什么资料", "faq_materials", 0.9), ("可能要申请", "request_unbind", 0.6))
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerTopic().run(dispatcher, tr, DOMAIN)
+    payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
+    assert payloads[0] == "/request_unbind" and events == []
+
+
+async def test_inside_the_form_a_request_to_unbind_does_not_restart_it() -> None:
+    tr = with_clauses(tracker("我要解绑，要带什么资料", "faq_materials"),
+                      ("我要解绑", "request_unbind", 0.95), ("要带什么资料", "faq_materials", 0.9))
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerTopic().run(dispatcher, tr, DOMAIN)
+    assert events == [] and all("request_unbind" not in a for a in answers(dispatcher))
 
 
 async def test_an_unsure_clause_is_not_a_second_question() -> None:
@@ -179,6 +209,25 @@ async def test_merchant_number_repeated_as_the_reason_is_refused(service) -> Non
     dispatcher, slots = await run_form(tr)
     assert slots["unbind_reason"] is None and slots.get("reason_detail") is None
     assert "这看起来是商户号，不是解绑原因" in texts(dispatcher)
+
+
+@pytest.mark.parametrize(("text", "label", "value", "title"), [
+    ("13812345678", "phone", "13812345678", "手机号"),
+    ("手机号 13812345678", "phone", "13812345678", "手机号"),
+    ("SN8A2B3C4D5", "serial_number", "SN8A2B3C4D5", "序列号"),
+    ("序列号是SN8A2B3C4D5", "serial_number", "SN8A2B3C4D5", "序列号"),
+    (f"商户号{MERCHANT}", "merchant_id", MERCHANT, "商户号"),
+    ("849 581 058 120 003", "merchant_id", "849 581 058 120 003", "商户号"),
+])
+async def test_a_value_typed_when_the_reason_is_asked_is_refused_and_asked_again(
+    service, text: str, label: str, value: str, title: str
+) -> None:
+    slots = {"requested_slot": "unbind_reason", "merchant_id": MERCHANT}
+    tr = tracker(text, "inform", entities=[entity(label, text, value)], slots=slots)
+    dispatcher, set_slots = await run_form(tr)
+    assert set_slots["unbind_reason"] is None and set_slots.get("reason_detail") is None
+    assert f"这看起来是{title}，不是解绑原因" in texts(dispatcher)
+    assert set_slots["failed_attempts"] == {"unbind_reason": 1}
 
 
 @pytest.mark.parametrize(("asked", "text", "label", "title"), [

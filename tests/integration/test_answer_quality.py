@@ -58,6 +58,38 @@ def test_merchant_number_given_as_the_reason_is_refused_and_the_form_goes_on(run
     assert "解绑原因：更换设备" in summary and f"商户号：{MERCHANT}" in summary
 
 
+def test_a_question_with_a_request_to_unbind_is_answered_and_the_form_starts(running_bot):
+    chat = Chat(running_bot)
+    reply, first, every = answered(running_bot, chat, "我要解绑，要带什么资料")
+    assert first == {"faq_materials"} and "request_unbind" in every
+    assert "营业执照副本" in reply and "商户号" in reply
+    assert "原因" in chat.say(MERCHANT)  # the form took the merchant number
+
+
+@pytest.mark.parametrize(("value", "looks_like"), [
+    ("13812345678", "手机号"), ("SN8A2B3C4D5", "序列号"),
+])
+def test_a_phone_or_serial_given_as_the_reason_is_refused(running_bot, value, looks_like):
+    chat = Chat(running_bot)
+    chat.say("我要解绑")
+    chat.say(MERCHANT)
+    reply = chat.say(value)
+    assert f"这看起来是{looks_like}，不是解绑原因" in reply and "请问解绑的原因是什么" in reply
+    slots = requests.get(f"{running_bot.rasa_url}/conversations/{chat.sender}/tracker",
+                         timeout=30).json()["slots"]
+    assert slots["unbind_reason"] is None and slots["requested_slot"] == "unbind_reason"
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("这机器解绑咋整啊 要带啥资料", "faq_materials"),  # dialect, two clauses
+    ("嗯 那个 就是说 审和要几天", "faq_audit"),  # filler and a typo
+    ("谢谢 另外审核要几天", "faq_audit"),  # a question after thanks
+])
+def test_unseen_phrasings_are_normalised_before_the_nlu(running_bot, typed, expected):
+    _, first, every = answered(running_bot, Chat(running_bot), typed)
+    assert expected in first | every
+
+
 def test_unclear_turns_are_kept_as_candidates(running_bot):
     chat = Chat(running_bot)
     chat.say("qwertyuiop")

@@ -71,7 +71,11 @@ def secrets_for(channel: str) -> dict[str, str]:
     hyphened = "-".join(visa[i : i + 4] for i in range(0, len(visa), 4))
     ident = id_card(rng)
     traditional = channel.startswith("we")  # WeChat users often type 驗證碼
+    slipped = f"Mm{rng.randint(10**6, 10**7)}"  # cue typed in pinyin / with a homophone
+    slipped_code = str(rng.randint(10**7, 10**8 - 1))[:6]
     return {
+        slipped: f"我的mima是{slipped}",
+        slipped_code: f"蜜码不对，验证玛 {slipped_code}",
         password: f"我的登录密码是 {password}",
         code: f"短信{'驗證碼' if traditional else '验证码'}是{code}，帮我看看",
         pin: f"PIN码 {pin}",

@@ -16,6 +16,11 @@ def clauses(text: str) -> list[str]:
     ("数据要不要备份另外钱会不会丢", ["数据要不要备份", "另外钱会不会丢"]),
     ("解绑要带什么 多久能办好", ["解绑要带什么", "多久能办好"]),
     ("解绑前要准备啥 顺便问下账户会冻结吗", ["解绑前要准备啥", "顺便问下账户会冻结吗"]),
+    ("好的,对了审核要几天", ["好的", "对了审核要几天"]),
+    ("资料要带齐吗还有审核多久", ["资料要带齐吗", "还有审核多久"]),
+    ("能线上办吗要带什么资料", ["能线上办吗", "要带什么资料"]),  # dictated, no punctuation
+    ("不用了,谢谢,另外审核要几天", ["不用了", "谢谢", "另外审核要几天"]),
+    ("资料我知道了此外钱会冻结吗", ["资料我知道了", "此外钱会冻结吗"]),
 ])
 def test_two_questions_are_two_clauses(text: str, expected: list[str]) -> None:
     assert clauses(text) == expected
@@ -23,6 +28,7 @@ def test_two_questions_are_two_clauses(text: str, expected: list[str]) -> None:
 
 @pytest.mark.parametrize("text", [
     "你好", "我要解绑 急", "unbind my pos", "好的。", "1.5", "还有", "  审核要多久？ ",
+    "解绑要多久吗", "是吗", "有吗?",
 ])
 def test_one_question_stays_one_clause(text: str) -> None:
     assert len(split_clauses(text)) == 1

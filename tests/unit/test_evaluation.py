@@ -8,7 +8,7 @@ import pytest
 
 from bot.evaluation.answered import turn_answers
 from bot.evaluation.facts import invented_facts
-from bot.evaluation.message_set import Case, MessageSetError, load_cases
+from bot.evaluation.message_set import Case, MessageSetError, half_of, load_cases, split_half
 from bot.evaluation.scoring import judge, narrower_topics, score_set
 from bot.nlu.training_examples import nlu_examples, normalise
 from bot.paths import ROOT
@@ -130,3 +130,51 @@ def test_development_set_is_well_formed_and_untrained() -> None:
     assert len({normalise(c.text) for c in cases}) == len(cases)
     trained = nlu_examples()
     assert [c.text for c in cases if normalise(c.text) in trained] == []
+
+
+DEV_B = ROOT / "tests" / "dev" / "merchant_messages_dev.yml"
+
+
+def test_halves_are_decided_by_the_text_alone() -> None:
+    cases = [Case(f"消息{n}", "greet", ("plain",)) for n in range(200)]
+    a, b = split_half(cases, "a"), split_half(cases, "b")
+    assert len(a) + len(b) == 200 and not {c.text for c in a} & {c.text for c in b}
+    assert 60 < len(a) < 140  # both halves are real halves
+    assert split_half(list(reversed(cases)), "a") == list(reversed(a))  # order changes nothing
+    assert half_of(" 消息1 ") == half_of("消息1")
+    with pytest.raises(ValueError):
+        split_half(cases, "c")
+
+
+def test_second_development_set_loads_and_splits_in_two() -> None:
+    """Counts only: half b's messages are never shown, not even in a failure."""
+    cases = load_cases(DEV_B)
+    a, b = split_half(cases, "a"), split_half(cases, "b")
+    assert len(cases) >= 400 and len(a) + len(b) == len(cases)
+    assert min(len(a), len(b)) > 0.4 * len(cases)
+    kinds_b = {kind for case in b for kind in case.kinds}
+    assert {"two_questions", "voice_runon", "pinyin_english", "step", "plain"} <= kinds_b
+
+
+def test_the_bench_never_shows_half_b() -> None:
+    from bot.bench.answers import HALF, PRIVATE, SETS
+
+    assert HALF == {"development-b-a": "a", "development-b-b": "b"}
+    assert "development-b-b" in PRIVATE and "development-b-a" not in PRIVATE
+    assert SETS["development-b-a"] == SETS["development-b-b"] == (DEV_B,)
+
+
+def test_the_report_shows_half_b_as_counts_only() -> None:
+    from bot.bench.answers import AnswersResult, markdown
+
+    wrong = turn_answers([user(), bot("…", ["faq_audit"])])
+    outcomes = [judge(Case("半b里的一句悄悄话", "faq_materials", ("plain",)), wrong),
+                judge(Case("半b里的另一句", "faq_audit", ("plain",)), wrong)]
+    shown = [judge(Case("半a里的一句", "faq_materials", ("plain",)), wrong)]
+    result = AnswersResult(scores={"development-b-b": score_set("development-b-b", outcomes),
+                                   "development-b-a": score_set("development-b-a", shown)})
+    text = "\n".join(markdown(result))
+    assert "悄悄话" not in text and "半b里的另一句" not in text
+    assert "| development-b-b | plain | 2 | 1 | 50.0% |" in text
+    assert "| development-b-b | `faq_materials`" not in text  # nor which labels it misses
+    assert "半a里的一句" in text  # half a's errors are there to be looked at

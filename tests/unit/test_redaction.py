@@ -43,6 +43,15 @@ from bot.stores import redact_value
         ("動態碼是 552301", "552301", "code"),
         ("密 码 是 123456", "123456", "password"),
         ("验 证 码 552301", "552301", "code"),
+        # Cue words typed with a homophone slip or in pinyin.
+        ("我的mima是123456", "123456", "password"),
+        ("mi ma 778899", "778899", "password"),
+        ("蜜码是654321", "654321", "password"),
+        ("密马 778899", "778899", "password"),
+        ("验证玛 552301", "552301", "code"),
+        ("短信验证玛是 5523", "5523", "code"),
+        ("驗證瑪 845210", "845210", "code"),
+        ("yanzhengma 552301", "552301", "code"),
         # Card security codes.
         ("CVV 123", "123", "cvv"),
         ("卡背面的安全码是 321", "321", "cvv"),
@@ -75,6 +84,9 @@ def test_secrets_are_masked(text, secret, kind):
         "密码是 POS 机上的吗",
         "my password is wrong",
         "密碼忘了",
+        "蜜码忘了怎么改",
+        "cinema 12345",
+        "jiemima 1234",
         "安全码在哪里看",
         "password: Text = None, hide_password=True, code: other",
     ],
@@ -116,6 +128,7 @@ def test_a_share_secret_guess_without_any_secret_word_is_overruled():
     SecretIntent().process([message])
     assert message.get("intent")["name"] == "inform"
     assert not mentions_secret("56") and mentions_secret("我把密码发你")
+    assert mentions_secret("我把mima发你") and mentions_secret("验证玛收不到")
 
 
 def test_normaliser_folds_width_script_and_case():

@@ -124,9 +124,23 @@ def test_a_greeting_does_not_hide_the_question_after_it(classifier, tokenizer) -
     clauses = [{"intent": {"name": "greet", "confidence": 0.9}, "question": False},
                {"intent": question, "question": True}]
     assert classifier._first_question(top, clauses) == {"name": "unbind", "confidence": 0.9}
-    sure = {"name": "greet", "confidence": 0.95}  # "好了没事了 拜拜" stays a goodbye
-    assert classifier._first_question(sure, clauses) is None
+    sure = {"name": "greet", "confidence": 0.95}  # "你好 我要解绑": the question leads
+    assert classifier._first_question(sure, clauses) == {"name": "unbind", "confidence": 0.95}
+    # "好了没事了 拜拜" stays a goodbye: a sure goodbye, or politeness after the question.
+    bye = {"name": "goodbye", "confidence": 0.95}
+    assert classifier._first_question(bye, [clauses[1], {**clauses[0], "intent": bye}]) is None
+    assert classifier._first_question(sure, [clauses[1], clauses[0]]) is None
     assert classifier._first_question({"name": "share_secret", "confidence": 0.2}, clauses) is None
+
+
+def test_a_request_to_unbind_lets_a_guide_question_lead(classifier) -> None:
+    top = {"name": "request_unbind", "confidence": 0.97}
+    clauses = [{"intent": {"name": "request_unbind", "confidence": 1.0}, "question": True},
+               {"intent": {"name": "faq_materials", "confidence": 0.9}, "question": True}]
+    assert classifier._first_question(top, clauses) == {"name": "faq_materials",
+                                                        "confidence": 0.97}
+    unsure = [clauses[0], {**clauses[1], "question": False}]
+    assert classifier._first_question(top, unsure) is None
 
 
 def test_pinyin_is_a_feature(classifier, tokenizer) -> None:
