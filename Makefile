@@ -122,9 +122,12 @@ bench: venv train migrate
 bench-quick: venv train
 	PYTHONWARNINGS=ignore $(PY) -m bot.bench --quick
 
+# (a comma inside $(or …) would split its arguments, hence the variable)
+ANSWER_SETS := hold-out,development,development-b-a,development-b-b,blind
+
 # Answer quality only (hold-out, development and blind sets through the running bot).
 bench-answers: venv train
-	PYTHONWARNINGS=ignore $(PY) -m bot.bench --answers-only --sets $(or $(SETS),hold-out,development,development-b-a,development-b-b,blind)
+	PYTHONWARNINGS=ignore $(PY) -m bot.bench --answers-only --sets $(or $(SETS),$(ANSWER_SETS))
 
 # --- checks ---------------------------------------------------------------------
 lint: | venv
