@@ -41,6 +41,8 @@ message. Each fix keeps Rasa's behaviour and only removes a measured cost
   tracker's applied events and past states from its first event on each call, and the
   rule policy looked at every state of the conversation, so a turn cost grew with the
   conversation (``bot.tracker_history``, ``bot.rule_window``).
+- **The action server gets the events its actions read** (``bot.action_payload``):
+  the latest user turns and each slot's latest change before them, not every event.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ from rasa.shared.core.events import Event
 from rasa.shared.utils.common import all_subclasses
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
 
-from bot import rule_window, tracker_history
+from bot import action_payload, rule_window, tracker_history
 
 _installed = False
 
@@ -264,4 +266,5 @@ def install() -> None:
     DaskGraphRunner.run = _run_graph  # type: ignore[method-assign]
     tracker_history.install()
     rule_window.install()
+    action_payload.install()
     _installed = True
