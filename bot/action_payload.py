@@ -22,51 +22,22 @@ rest of the tracker state are sent as Rasa sends them.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
 from typing import Any
 
 from rasa.core.actions.action import RemoteAction
-from rasa.shared.core.events import Event, SlotSet, UserUttered
+from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+
+from bot.tracker_history import event_index
 
 USER_TURNS = 5  # > actions.topics.LOW_CONFIDENCE_STREAK, and ≥ 2 for user_texts
 RASA_ACTION_CALL_FORMAT = RemoteAction._action_call_format
-_INDEX = "_bot_event_index"
-
-
-@dataclass
-class EventIndex:
-    """Positions of user messages and of each slot's events, for the first ``seen``."""
-
-    seen: int = 0
-    first: Event | None = None
-    last: Event | None = None
-    users: list[int] = field(default_factory=list)
-    slots: dict[str, list[int]] = field(default_factory=dict)
-
-
-def _index(tracker: DialogueStateTracker, events: list[Event]) -> EventIndex:
-    """The tracker's index, extended to ``events`` (rebuilt if its history changed)."""
-    index: EventIndex | None = tracker.__dict__.get(_INDEX)
-    if index is None or index.seen > len(events) or (index.seen and (
-            events[0] is not index.first or events[index.seen - 1] is not index.last)):
-        index = EventIndex()
-    for position in range(index.seen, len(events)):
-        event = events[position]
-        if isinstance(event, UserUttered):
-            index.users.append(position)
-        elif isinstance(event, SlotSet):
-            index.slots.setdefault(event.key, []).append(position)
-    index.seen = len(events)
-    index.first, index.last = (events[0], events[-1]) if events else (None, None)
-    tracker.__dict__[_INDEX] = index
-    return index
 
 
 def events_for_actions(tracker: DialogueStateTracker) -> list[Event]:
     """The events our actions need: see the module docstring."""
     events = list(tracker.events)
-    index = _index(tracker, events)
+    index = event_index(tracker, events)
     if len(index.users) <= USER_TURNS:
         return events
     cut = index.users[-USER_TURNS]

@@ -43,6 +43,8 @@ message. Each fix keeps Rasa's behaviour and only removes a measured cost
   conversation (``bot.tracker_history``, ``bot.rule_window``).
 - **The action server gets the events its actions read** (``bot.action_payload``):
   the latest user turns and each slot's latest change before them, not every event.
+- **A tracker is copied from its state**, not by replaying its events
+  (``bot.tracker_copy``); Rasa copies it before every action.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ from rasa.shared.core.events import Event
 from rasa.shared.utils.common import all_subclasses
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
 
-from bot import action_payload, rule_window, tracker_history
+from bot import action_payload, rule_window, tracker_copy, tracker_history
 
 _installed = False
 
@@ -267,4 +269,5 @@ def install() -> None:
     tracker_history.install()
     rule_window.install()
     action_payload.install()
+    tracker_copy.install()
     _installed = True

@@ -16,6 +16,7 @@ first time, which changes how Rasa reads earlier executions of that action.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import operator
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from rasa.shared.core.events import (
     Event,
     Restarted,
     SessionStarted,
+    SlotSet,
     UserUtteranceReverted,
     UserUttered,
 )
@@ -39,6 +41,7 @@ RASA_APPLIED_EVENTS = DialogueStateTracker.applied_events
 RASA_PAST_STATES = DialogueStateTracker.past_states
 _APPLIED = "_bot_applied_scan"
 _STATES = "_bot_state_scans"
+_INDEX = "_bot_event_index"
 
 
 @dataclass
@@ -103,6 +106,51 @@ def applied_events(tracker: DialogueStateTracker) -> list[Event]:
     scan.last = events[-1] if events else None
     tracker.__dict__[_APPLIED] = scan
     return list(scan.applied)
+
+
+@dataclass
+class EventIndex:
+    """Where the user messages and each slot's events are, among the first ``seen``
+    events, and the timestamps that decide whether loading returns them all."""
+
+    seen: int = 0
+    first: Event | None = None
+    last: Event | None = None
+    users: list[int] = field(default_factory=list)
+    slots: dict[str, list[int]] = field(default_factory=dict)
+    earliest: float = float("inf")
+    latest_session_start: float | None = None
+
+    def latest_slot_event(self, events: list[Event], slot: str, before: int) -> Event | None:
+        """The newest ``slot`` event for ``slot`` among ``events[:before]``."""
+        positions = self.slots.get(slot, [])
+        at = bisect.bisect_left(positions, before)
+        return events[positions[at - 1]] if at else None
+
+
+def event_index(tracker: DialogueStateTracker, events: list[Event] | None = None) -> EventIndex:
+    """The tracker's index, extended to its events (``events``: ``list(tracker.events)``
+    if the caller has it); rebuilt when its history was replaced."""
+    events = list(tracker.events) if events is None else events
+    index: EventIndex | None = tracker.__dict__.get(_INDEX)
+    if index is None or index.seen > len(events) or (index.seen and (
+            events[0] is not index.first or events[index.seen - 1] is not index.last)):
+        index = EventIndex()
+    for position in range(index.seen, len(events)):
+        event = events[position]
+        index.earliest = min(index.earliest, event.timestamp)
+        if isinstance(event, UserUttered):
+            index.users.append(position)
+        elif isinstance(event, SlotSet):
+            index.slots.setdefault(event.key, []).append(position)
+        elif isinstance(event, SessionStarted):
+            latest = index.latest_session_start
+            index.latest_session_start = (event.timestamp if latest is None
+                                          else max(latest, event.timestamp))
+    index.seen = len(events)
+    index.first, index.last = (events[0], events[-1]) if events else (None, None)
+    tracker.__dict__[_INDEX] = index
+    return index
 
 
 @dataclass

@@ -167,3 +167,29 @@ def test_rule_predictions_equal_rasas_on_a_long_conversation() -> None:
         tracker.update(event)
     assert predictions > 300
     assert len(tracker.past_states(model_domain)) > 10 * rule_window.window(policy)
+
+
+def test_the_event_index_finds_what_a_scan_of_all_events_finds() -> None:
+    from rasa.shared.core.events import SessionStarted as Started
+
+    tracker = DialogueStateTracker("m5", domain().slots)
+    events = conversation()
+    events[300:300] = [SlotSet("failed_attempts", {"merchant_id": 1}), SlotSet("x", 1)]
+    events[500:500] = [SlotSet("failed_attempts", "not a dict")]
+    slots = {"failed_attempts", "merchant_id", "requested_slot", "x", "none"}
+    for count, event in enumerate(events, start=1):
+        tracker.update(event)
+        if count % 7:
+            continue
+        stored = list(tracker.events)
+        index = tracker_history.event_index(tracker)
+        for before in (0, count // 2, count):
+            for slot in slots:
+                found = [e for e in stored[:before] if isinstance(e, SlotSet) and e.key == slot]
+                assert index.latest_slot_event(stored, slot, before) is (
+                    found[-1] if found else None)
+        assert [stored[i] for i in index.users] == [
+            e for e in stored if isinstance(e, UserUttered)]
+        starts = [e.timestamp for e in stored if isinstance(e, Started)]
+        assert index.latest_session_start == (max(starts) if starts else None)
+        assert index.earliest == min(e.timestamp for e in stored)
