@@ -11,7 +11,7 @@ follow-up action, the active loop and whether the conversation is paused.
 What the replay shares with the original (the event objects, the latest message and
 bot utterance, which are events) the copy shares too; what the replay builds anew (slots,
 the active loop, the latest action's dictionary, the empty placeholders for no message
-yet) the copy copies.
+yet) the copy copies, and so its index of events (``bot.tracker_history``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import dataclasses
 
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.tracker_history import copy_index
 
 RASA_COPY = DialogueStateTracker.copy
 
@@ -41,6 +43,7 @@ def copy_tracker(self: DialogueStateTracker) -> DialogueStateTracker:
     new.active_loop = (dataclasses.replace(self.active_loop)
                        if self.active_loop is not None else None)
     new._paused = self._paused
+    copy_index(self, new)
     return new
 
 

@@ -17,6 +17,7 @@ first time, which changes how Rasa reads earlier executions of that action.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import operator
 from dataclasses import dataclass, field
@@ -151,6 +152,16 @@ def event_index(tracker: DialogueStateTracker, events: list[Event] | None = None
     index.first, index.last = (events[0], events[-1]) if events else (None, None)
     tracker.__dict__[_INDEX] = index
     return index
+
+
+def copy_index(source: DialogueStateTracker, target: DialogueStateTracker) -> None:
+    """Give ``target``, a copy of ``source`` with the same events, its own copy of the
+    event index, so that it is not built again from the first event."""
+    index: EventIndex | None = source.__dict__.get(_INDEX)
+    if index is not None:
+        target.__dict__[_INDEX] = dataclasses.replace(
+            index, users=list(index.users),
+            slots={name: list(positions) for name, positions in index.slots.items()})
 
 
 @dataclass
