@@ -146,12 +146,12 @@ def markdown(results: list[StatsResult], header: str) -> str:
     return "\n".join(lines)
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace (or append) the 统计 section of ``path``."""
+def write_section(path: Path, section: str, pattern: re.Pattern[str] = SECTION) -> None:
+    """Replace (or append) the section of ``path`` that ``pattern`` finds (the 统计 one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if SECTION.search(old):
-        new = SECTION.sub(lambda _: section, old, count=1)
+    if pattern.search(old):
+        new = pattern.sub(lambda _: section, old, count=1)
     else:
         new = old.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(new, encoding="utf-8")
