@@ -12,6 +12,13 @@ the events they have not seen. A scan starts again from the first event whenever
 saw is no longer the beginning of the history: events replaced or dropped, an undo that
 reaches back into what was seen, or a form name (``active_loop``) that appears for the
 first time, which changes how Rasa reads earlier executions of that action.
+
+An ``EventIndex`` kept the same way answers the other questions asked of the whole
+history on each turn: where the latest user messages and each slot's events are (the
+action server's payload, ``bot.action_payload``; the 统计 counters' failed attempts,
+``bot.stores``) and whether loading the session back returns every event
+(``bot.tracker_cache``). The scans hold references to the tracker's own events, plus one
+replayed tracker and its states per set of arguments: about twice a tracker's memory.
 """
 
 from __future__ import annotations
