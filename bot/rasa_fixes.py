@@ -37,12 +37,14 @@ message. Each fix keeps Rasa's behaviour and only removes a measured cost
   it: 8% of the server's CPU went to dask itself. The graph's nodes are pure functions
   of their inputs, so the same nodes are called with the same inputs in dependency
   order, each once, and the result is the same dictionary.
-- **A tracker's past states are worked out once per length of its history.** The rule
-  policy asks for them twice per prediction, and Rasa replays every event of the
-  session each time (8% of the server's CPU). The states depend only on the events, the
-  domain and the arguments; while the tracker holds the same events (same count, same
-  last event) the same states are returned, copied down to the per-key dictionaries
-  that the featurizer edits in place.
+- **A conversation's history is read once, not on every turn.** Rasa worked out a
+  tracker's applied events and past states from its first event on each call, and the
+  rule policy looked at every state of the conversation, so a turn cost grew with the
+  conversation (``bot.tracker_history``, ``bot.rule_window``).
+- **The action server gets the events its actions read** (``bot.action_payload``):
+  the latest user turns and each slot's latest change before them, not every event.
+- **A tracker is copied from its state**, not by replaying its events
+  (``bot.tracker_copy``); Rasa copies it before every action.
 """
 
 from __future__ import annotations
@@ -61,9 +63,10 @@ from rasa.engine.exceptions import GraphRunError
 from rasa.engine.graph import GraphSchema
 from rasa.engine.runner.dask import DaskGraphRunner
 from rasa.shared.core.events import Event
-from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.common import all_subclasses
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
+
+from bot import action_payload, rule_window, tracker_copy, tracker_history
 
 _installed = False
 
@@ -251,26 +254,6 @@ def _run_graph(
         raise GraphRunError("Error running runner.") from error
 
 
-_rasa_past_states = DialogueStateTracker.past_states
-
-
-def _past_states(
-    self: DialogueStateTracker, domain: Any, omit_unset_slots: bool = False,
-    ignore_rule_only_turns: bool = False, rule_only_data: dict[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """Rasa's ``past_states``, remembered while the tracker's events stay the same."""
-    last = self.events[-1] if self.events else None
-    key = (len(self.events), omit_unset_slots, ignore_rule_only_turns, rule_only_data)
-    memo = self.__dict__.get("_bot_past_states")
-    if memo is None or memo[0] != key or memo[1] is not last or memo[2] is not domain:
-        states = _rasa_past_states(
-            self, domain, omit_unset_slots, ignore_rule_only_turns, rule_only_data
-        )
-        memo = (key, last, domain, states)
-        self.__dict__["_bot_past_states"] = memo
-    return [{name: dict(sub) for name, sub in state.items()} for state in memo[3]]
-
-
 def install() -> None:
     """Apply every fix once per process."""
     global _installed
@@ -283,5 +266,8 @@ def install() -> None:
     EndpointConfig.session = _endpoint_session  # type: ignore[method-assign]
     atexit.register(_close_sessions)
     DaskGraphRunner.run = _run_graph  # type: ignore[method-assign]
-    DialogueStateTracker.past_states = _past_states  # type: ignore[method-assign]
+    tracker_history.install()
+    rule_window.install()
+    action_payload.install()
+    tracker_copy.install()
     _installed = True

@@ -32,6 +32,7 @@ from bot.logmask import install as mask_logs
 from bot.rasa_fixes import install as install_rasa_fixes
 from bot.redaction import redact_text
 from bot.tracker_cache import TrackerCache
+from bot.tracker_history import event_index
 
 DEFAULT_URL = "sqlite:///var/tracker.db"
 logger = logging.getLogger(__name__)
@@ -172,7 +173,9 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
                 })
             if rows:
                 session.execute(sa.insert(self.SQLEvent.__table__), rows)
-                before = summary.last_attempts(itertools.islice(tracker.events, 0, stored))
+                earlier = event_index(tracker).latest_slot_event(
+                    list(tracker.events), summary.ATTEMPTS, before=stored)
+                before = earlier.value if earlier and isinstance(earlier.value, dict) else None
                 summary.apply(session.connection(),
                               [(tracker.sender_id, summary.summarise(rows, before)[0])])
             session.commit()

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.tracker_history import event_index
 
 CHECKED_OUT = -1  # version of an entry handed out and not yet saved again
 
@@ -79,8 +80,6 @@ def loads_as_is(tracker: DialogueStateTracker) -> bool:
 
     Rasa loads the events stamped at or after the latest ``SessionStarted``.
     """
-    starts = [e.timestamp for e in tracker.events if isinstance(e, SessionStarted)]
-    if not starts:
-        return True
-    latest = max(starts)
-    return all(event.timestamp >= latest for event in tracker.events)
+    index = event_index(tracker)
+    start = index.latest_session_start
+    return start is None or index.earliest >= start

@@ -170,15 +170,6 @@ def forget(conn: Connection, senders: Iterable[str]) -> None:
                          .values(sender_id=anonymous))
 
 
-def last_attempts(events: Iterable[Any]) -> dict[str, int] | None:
-    """The form's ``failed_attempts`` after ``events`` (Rasa events, newest last)."""
-    for event in reversed(list(events)):
-        if getattr(event, "type_name", None) == "slot" and getattr(event, "key", None) == ATTEMPTS:
-            value = getattr(event, "value", None)
-            return value if isinstance(value, dict) else None
-    return None
-
-
 def create(engine: Engine) -> None:
     """Create the two tables if they are missing."""
     metadata.create_all(engine)

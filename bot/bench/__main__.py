@@ -15,6 +15,7 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
+from bot import docsection
 from bot.paths import ROOT
 
 
@@ -65,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the 统计 page at --stats-conversations generated "
                              "conversations (SQLite, and PostgreSQL at BENCH_PG_URL or "
                              "DATABASE_URL_TEST), printed and written to --out/benchmarks.md")
+    parser.add_argument("--long-only", action="store_true",
+                        help="only the long conversation (--long-turns turns of one sender, "
+                             "ours and the reference, SQLite and PostgreSQL at BENCH_PG_URL "
+                             "or DATABASE_URL_TEST), written to --out/benchmarks.md")
+    parser.add_argument("--long-turns", type=int, default=600,
+                        help="turns of the long conversation (in six buckets)")
     parser.add_argument("--stats-conversations", type=int, default=100_000,
                         help="conversations generated for the 统计 page bench")
     parser.add_argument("--sets", default="hold-out,development,blind",
@@ -89,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         return answers_only(work, args.out, tuple(args.sets.split(",")))
     if args.stats_only:
         return stats_only(work, args.out or ROOT / "docs", args.stats_conversations)
+    if args.long_only:
+        return long_only(work, args.out or ROOT / "docs", args.long_turns)
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-out-")) if args.quick
                        else ROOT / "docs")
     settings = (quick_settings if args.quick else full_settings)(out.resolve())
@@ -165,6 +174,30 @@ def stats_only(work: Path, out: Path, conversations: int) -> int:
     section = stats.markdown(results, stats.header(started_at, _commit()))
     stats.write_section(out / "benchmarks.md", section)
     print(section)
+    return 0
+
+
+def long_only(work: Path, out: Path, turns: int) -> int:
+    """The long-conversation bench alone (``--long-only``); its section of benchmarks.md."""
+    from bot.bench import long, plots
+    from bot.bench.settings import MODEL
+
+    if not MODEL.exists():
+        print(f"no trained model at {MODEL}: run `make train` first", file=sys.stderr)
+        return 2
+    started_at = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
+    results = long.run(work, MODEL, turns, bucket=max(1, turns // 6))
+    plot = out / "bench" / "long_conversation.png"
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    plots.long_conversation(results, plot)
+    section = long.markdown(results, long.header(started_at, _commit()), plot, out)
+    docsection.write_section(out / "benchmarks.md", "long", section)
+    print(section)
+    failed = [f"{r.bot} on {r.store}: {r.errors} of {len(r.latencies)} turns"
+              for r in results if r.errors]
+    if failed:
+        print("\nINVALID RUN, turns failed: " + "; ".join(failed), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from bot.bench.load import LoadResult  # noqa: E402
+from bot.bench.long import LongResult  # noqa: E402
 from bot.bench.nlu_quality import SweepPoint  # noqa: E402
 
 
@@ -91,6 +92,24 @@ def throughput(groups: dict[str, dict[tuple[str, int], LoadResult]], path: Path)
         ax.set_ylabel("turns / s")
         ax.set_title(title)
         ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def long_conversation(results: Sequence[LongResult], path: Path) -> None:
+    """p50 turn latency per bucket of turns of one long conversation, per bot and store."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for result in results:
+        values = result.buckets()
+        xs = [i * result.bucket for i in range(len(values))]
+        ax.plot(xs, values, marker="o", linestyle="-" if result.bot == "ours" else "--",
+                label=f"{result.bot}, {result.store}")
+    ax.set_xlabel("turn of the conversation (start of each bucket)")
+    ax.set_ylabel("p50 ms per turn")
+    ax.set_ylim(bottom=0)
+    ax.set_title("One long conversation: turn latency as it grows")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

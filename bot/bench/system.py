@@ -188,12 +188,13 @@ def our_bot(
     return OurBot(actions, rasa, web)
 
 
-def reference_server(project: Path, work: Path) -> Server:
-    """The `rasa init` bot served with its own default endpoints and credentials."""
+def reference_server(project: Path, work: Path, endpoints: Path | None = None) -> Server:
+    """The `rasa init` bot served with its own default endpoints (or ``endpoints``) and
+    credentials."""
     port = free_port()
     argv = [
         RASA, "run", "--enable-api", "--model", str(project / "models"), "--port", str(port),
-        "-i", "127.0.0.1", "--endpoints", str(project / "endpoints.yml"),
+        "-i", "127.0.0.1", "--endpoints", str(endpoints or project / "endpoints.yml"),
         "--credentials", str(project / "credentials.yml"),
     ]
     env = base_env()

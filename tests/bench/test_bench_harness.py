@@ -85,3 +85,48 @@ def test_stats_bench_alone_writes_its_section(tmp_path):
     backends = {"SQLite", "PostgreSQL"} if os.environ.get("DATABASE_URL_TEST") else {"SQLite"}
     assert {backend for backend, _ in rows} == backends
     assert all(int(events.replace(",", "")) > 400 for _, events in rows)
+
+
+def test_long_conversation_bench_alone_writes_its_section(tmp_path):
+    """``--long-only`` holds one conversation with ours and the reference on SQLite (and
+    PostgreSQL with DATABASE_URL_TEST), every turn answered, and writes its section and
+    plot, keeping the rest of the file."""
+    (tmp_path / "benchmarks.md").write_text("# Benchmarks\n\nkept\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.bench", "--long-only", "--long-turns", "12",
+         "--out", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    text = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
+    assert text.startswith("# Benchmarks\n\nkept\n") and "<!-- long:end -->" in text
+    rows = re.findall(r"^\| (ours|reference) \| (SQLite|PostgreSQL) \|((?: [\d.]+ \|){6}) "
+                      r"([\d.]+)× \| 0 \|", text, re.MULTILINE)
+    stores = {"SQLite", "PostgreSQL"} if os.environ.get("DATABASE_URL_TEST") else {"SQLite"}
+    assert {(bot, store) for bot, store, _, _ in rows} == {
+        (bot, store) for bot in ("ours", "reference") for store in stores}
+    assert (tmp_path / "bench" / "long_conversation.png").stat().st_size > 0
+
+
+def test_long_conversation_buckets_and_reference_store():
+    from bot.bench.long import LongResult
+
+    result = LongResult("ours", "SQLite", 2, latencies=[0.01, 0.03, 0.02, 0.02, 0.04, 0.06])
+    assert result.buckets() == pytest.approx([20.0, 20.0, 50.0])
+    assert result.growth == pytest.approx(2.5)
+    assert LongResult("ours", "SQLite", 2, latencies=[0.01]).buckets() == []
+
+
+def test_the_reference_keeps_its_conversation_in_rasas_sql_store(tmp_path):
+    from bot.bench.long import _reference_endpoints
+
+    path = _reference_endpoints(
+        tmp_path, "postgresql://postgres@127.0.0.1:5432/test?options=-csearch_path%3Dx")
+    store = yaml.safe_load(path.read_text(encoding="utf-8"))["tracker_store"]
+    assert store == {"type": "SQL", "dialect": "postgresql", "db": "test",
+                     "url": "127.0.0.1", "port": 5432, "username": "postgres",
+                     "query": {"options": "-csearch_path=x"}}
+    sqlite = _reference_endpoints(tmp_path, f"sqlite:///{tmp_path / 't.db'}")
+    assert yaml.safe_load(sqlite.read_text(encoding="utf-8"))["tracker_store"] == {
+        "type": "SQL", "dialect": "sqlite", "db": str(tmp_path / "t.db")}

@@ -199,35 +199,3 @@ def test_the_quick_check_never_passes_a_reply_rasas_schema_rejects() -> None:
             with pytest.raises(jsonschema.ValidationError):
                 _action()._validate_action_result(reply)
     assert quick_passes >= 3  # the usual replies take the quick path
-
-
-def test_past_states_are_rasas_and_follow_the_tracker() -> None:
-    from rasa.shared.core.domain import Domain
-    from rasa.shared.core.events import ActionExecuted, ActiveLoop, SlotSet, UserUttered
-    from rasa.shared.core.trackers import DialogueStateTracker
-
-    from bot.paths import ROOT
-
-    domain = Domain.load(str(ROOT / "domain.yml"))
-    tracker = DialogueStateTracker("m1", domain.slots)
-    rule_only = {"rule_only_slots": [], "rule_only_loops": []}
-    turns = [
-        [ActionExecuted("action_listen"),
-         UserUttered("我要解绑", {"name": "request_unbind", "confidence": 1.0})],
-        [ActionExecuted("unbind_form"), ActiveLoop("unbind_form"),
-         SlotSet("requested_slot", "merchant_id"), ActionExecuted("action_listen")],
-        [UserUttered("849581058120003", {"name": "inform", "confidence": 1.0},
-                     [{"entity": "merchant_id", "value": "849581058120003"}])],
-    ]
-    for events in turns:
-        for event in events:
-            tracker.update(event)
-        for args in ((False, False, None), (True, True, rule_only)):
-            expected = rasa_fixes._rasa_past_states(tracker, domain, *args)
-            first = tracker.past_states(domain, *args)
-            assert first == expected
-            for state in first:  # the featurizer edits what it is given
-                state.pop("user", None)
-                for sub in state.values():
-                    sub.clear()
-            assert tracker.past_states(domain, *args) == expected

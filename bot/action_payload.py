@@ -1,0 +1,75 @@
+"""The action server is sent the events its actions read, not the whole conversation.
+
+Rasa sends every event of the tracker with each call to the action server, and the
+action server parses them all: at 600 turns that was most of a turn's time in both
+processes (docs/benchmarks.md, "Long conversation"). Our actions (actions/) read only
+the end of the history:
+
+- the latest user messages: the text typed (``latest_text``), the one before it
+  (``user_texts``), the streak of not-understood messages up to
+  ``LOW_CONFIDENCE_STREAK`` (``low_confidence_streak``);
+- the value a slot had before the latest message (``value_before_this_turn``): the
+  latest ``slot`` event for it before that message, however old;
+- the trailing ``slot`` events of a form's extraction (rasa_sdk's ``slots_to_validate``).
+
+So the events sent are those from the ``USER_TURNS``-th latest user message on, preceded
+by, for each slot, its latest ``slot`` event before that point (in their original order).
+Every reader above finds the same event in that list as in the whole history
+(tests/unit/test_action_payload.py). Slots, the latest message, the active loop and the
+rest of the tracker state are sent as Rasa sends them.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any
+
+from rasa.core.actions.action import RemoteAction
+from rasa.shared.core.events import Event
+from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+
+from bot.tracker_history import event_index
+
+USER_TURNS = 5  # > actions.topics.LOW_CONFIDENCE_STREAK, and ≥ 2 for user_texts
+RASA_ACTION_CALL_FORMAT = RemoteAction._action_call_format
+
+
+def events_for_actions(tracker: DialogueStateTracker) -> list[Event]:
+    """The events our actions need: see the module docstring."""
+    events = list(tracker.events)
+    index = event_index(tracker, events)
+    if len(index.users) <= USER_TURNS:
+        return events
+    cut = index.users[-USER_TURNS]
+    earlier = []
+    for positions in index.slots.values():
+        before = bisect.bisect_left(positions, cut)
+        if before:
+            earlier.append(positions[before - 1])
+    return [events[i] for i in sorted(earlier)] + events[cut:]
+
+
+def _action_call_format(self: RemoteAction, tracker: DialogueStateTracker,
+                        domain: Any) -> dict[str, Any]:
+    """Rasa's request to the action server, with ``events_for_actions`` as the events."""
+    result = RASA_ACTION_CALL_FORMAT(self, _NoEvents(tracker), domain)
+    result["tracker"]["events"] = [event.as_dict() for event in events_for_actions(tracker)]
+    return result
+
+
+class _NoEvents:
+    """The tracker as Rasa's request builder sees it, minus the serialising of events."""
+
+    def __init__(self, tracker: DialogueStateTracker) -> None:
+        self._tracker = tracker
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tracker, name)
+
+    def current_state(self, event_verbosity: EventVerbosity = EventVerbosity.NONE) -> Any:
+        return self._tracker.current_state(EventVerbosity.NONE)
+
+
+def install() -> None:
+    """Send every remote action the trimmed events."""
+    RemoteAction._action_call_format = _action_call_format  # type: ignore[method-assign]

@@ -1,0 +1,66 @@
+"""The rule policy is given only the states its rules can look at.
+
+For each prediction Rasa's ``RulePolicy`` takes the states of the whole conversation,
+formats all of them into a log string and walks all of them against every rule. A rule
+holds at most a few states and is checked from the latest state backwards; a state older
+than the longest rule never decides anything (``RulePolicy._is_rule_applicable`` accepts
+any rule at a turn index beyond its length).
+
+So the policy gets the last ``longest rule + 1`` states. The one extra state keeps the
+only other use of the states the same: when no rule applies, the states' JSON becomes the
+prediction's source key, which Rasa looks up among the rules' keys (to decide
+``hide_rule_turn``); with more states than any rule has, that key is no rule's key,
+exactly as the whole conversation's key was not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.core.featurizers.tracker_featurizers import MaxHistoryTrackerFeaturizer
+from rasa.core.policies.rule_policy import (
+    RULES,
+    RULES_FOR_LOOP_UNHAPPY_PATH,
+    RulePolicy,
+)
+from rasa.shared.core.domain import Domain, State
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot import tracker_history
+
+RASA_PREDICTION_STATES = RulePolicy._prediction_states
+
+
+def window(policy: RulePolicy) -> int:
+    """Number of latest states that can decide a rule: the longest rule's, plus one."""
+    known = policy.__dict__.get("_bot_window")
+    if known is None:
+        lengths = [len(policy._rule_key_to_state(key))
+                   for table in (RULES, RULES_FOR_LOOP_UNHAPPY_PATH)
+                   for key in policy.lookup.get(table, {})]
+        known = policy.__dict__["_bot_window"] = max(lengths, default=0) + 1
+    return known
+
+
+def _prediction_states(
+    self: RulePolicy, tracker: DialogueStateTracker, domain: Domain,
+    use_text_for_last_user_input: bool = False,
+    rule_only_data: dict[str, Any] | None = None,
+) -> list[State]:
+    """``RulePolicy._prediction_states``, keeping the latest ``window`` states only."""
+    featurizer = self.featurizer
+    if (type(featurizer) is not MaxHistoryTrackerFeaturizer
+            or featurizer.max_history is not None or type(self) is not RulePolicy):
+        return RASA_PREDICTION_STATES(self, tracker, domain, use_text_for_last_user_input,
+                                       rule_only_data)
+    # RulePolicy learns from rule data: Rasa passes ignore_rule_only_turns=False and
+    # keeps action_unlikely_intent; with no max_history nothing is sliced.
+    states = tracker_history.past_states(tracker, domain, rule_only_data=rule_only_data,
+                                         last=window(self))
+    featurizer._choose_last_user_input([states], use_text_for_last_user_input)
+    return states
+
+
+def install() -> None:
+    """Give every ``RulePolicy`` in this process the latest states only."""
+    RulePolicy._prediction_states = _prediction_states  # type: ignore[method-assign]

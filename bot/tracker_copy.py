@@ -1,0 +1,52 @@
+"""A tracker copy made from the tracker's state instead of replaying its events.
+
+Rasa copies the tracker before every action it runs (``DialogueStateTracker.copy``),
+by replaying every event of the session on a new tracker: at 600 turns a fifth of a
+turn's time (docs/benchmarks.md, "Long conversation"). The replay ends in the state the
+tracker already holds, since that state was built by applying the same events in the same
+order. So the copy is a new tracker as Rasa's ``init_copy`` makes it, given the events and
+the state they produced: slot values, the latest action, message and bot utterance, the
+follow-up action, the active loop and whether the conversation is paused.
+
+What the replay shares with the original (the event objects, the latest message and
+bot utterance, which are events) the copy shares too; what the replay builds anew (slots,
+the active loop, the latest action's dictionary, the empty placeholders for no message
+yet) the copy copies, and so its index of events (``bot.tracker_history``).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.tracker_history import copy_index
+
+RASA_COPY = DialogueStateTracker.copy
+
+
+def copy_tracker(self: DialogueStateTracker) -> DialogueStateTracker:
+    """``DialogueStateTracker.copy`` without the replay (Rasa's for other tracker kinds)."""
+    if type(self) is not DialogueStateTracker or type(self.slots) is not dict:
+        return RASA_COPY(self)
+    new = self.init_copy()
+    new.events = new._create_events(list(self.events))
+    new.slots = {name: copy.copy(slot) for name, slot in self.slots.items()}
+    new.latest_action = dict(self.latest_action) if self.latest_action is not None else None
+    if self.latest_message != UserUttered.empty():  # else init_copy's own placeholder
+        new.latest_message = self.latest_message
+    if self.latest_bot_utterance != BotUttered.empty():
+        new.latest_bot_utterance = self.latest_bot_utterance
+    new.followup_action = self.followup_action
+    new.active_loop = (dataclasses.replace(self.active_loop)
+                       if self.active_loop is not None else None)
+    new._paused = self._paused
+    copy_index(self, new)
+    return new
+
+
+def install() -> None:
+    """Copy every tracker in this process without replaying its events."""
+    DialogueStateTracker.copy = copy_tracker  # type: ignore[method-assign]

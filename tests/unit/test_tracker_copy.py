@@ -1,0 +1,53 @@
+"""A tracker copied from its state equals Rasa's copy replayed from its events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.shared.core.events import ActionExecuted, ConversationPaused, ConversationResumed
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot import tracker_copy, tracker_history
+from tests.unit.test_action_payload import long_conversation
+from tests.unit.test_tracker_history import domain
+
+
+def _state(tracker: DialogueStateTracker) -> dict[str, Any]:
+    """Every attribute, slots by their attributes, events by identity."""
+    state = {k: v for k, v in vars(tracker).items() if not k.startswith("_bot_")}
+    state["slots"] = {name: vars(slot) for name, slot in tracker.slots.items()}
+    state["events"] = [id(event) for event in tracker.events]
+    ids = {id(event) for event in tracker.events}
+    for name in ("latest_message", "latest_bot_utterance"):
+        value = getattr(tracker, name)  # an event of the tracker, or an empty placeholder
+        placeholder = ("placeholder", value == type(value).empty())
+        state[name] = id(value) if id(value) in ids else placeholder
+    return state
+
+
+def _index(index: tracker_history.EventIndex) -> tuple:
+    return (index.seen, index.users, index.slots, index.earliest, index.latest_session_start)
+
+
+def test_copies_equal_rasas_as_the_conversation_grows() -> None:
+    tracker = DialogueStateTracker("m1", domain().slots)
+    tracker.model_id = "model-1"
+    events = long_conversation()
+    events[200:200] = [ConversationPaused(), ActionExecuted("action_listen")]
+    events[260:260] = [ConversationResumed()]
+    for index, event in enumerate(events):
+        tracker.update(event)
+        tracker_history.event_index(tracker)
+        ours, theirs = tracker_copy.copy_tracker(tracker), tracker_copy.RASA_COPY(tracker)
+        assert _index(tracker_history.event_index(ours)) == _index(
+            tracker_history.event_index(theirs))  # carried over, equal to one built anew
+        assert _state(ours) == _state(theirs), index
+        assert ours.current_state() == theirs.current_state()
+        if tracker.active_loop is not None:
+            assert ours.active_loop is not tracker.active_loop
+        ours.update(ActionExecuted("action_listen"))  # the copy is the action's own
+        assert len(ours.events) == len(tracker.events) + 1
+        assert _index(tracker_history.event_index(tracker)) == _index(
+            tracker_history.event_index(theirs))  # the copy's update left ours alone
+        assert all(a is not b for a, b in zip(ours.slots.values(), tracker.slots.values(),
+                                               strict=True))
