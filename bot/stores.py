@@ -178,9 +178,11 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
                 before = earlier.value if earlier and isinstance(earlier.value, dict) else None
                 summary.apply(session.connection(),
                               [(tracker.sender_id, summary.summarise(rows, before)[0])])
+            # Read inside the transaction: after the commit, a lost connection would report
+            # a stored turn as failed.
+            newest = self._newest_event_id(session, tracker.sender_id)
             session.commit()
-            self.cache.keep(tracker, self._newest_event_id(session, tracker.sender_id),
-                            exact=unchanged)
+        self.cache.keep(tracker, newest, exact=unchanged)
 
     async def stream_events(self, tracker: DialogueStateTracker) -> None:
         """Rasa's streaming to an event broker, of redacted events only."""

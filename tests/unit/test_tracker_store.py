@@ -176,3 +176,43 @@ def test_an_event_broker_is_only_given_redacted_events(tmp_path: Path, domain: D
     asyncio.run(store.save(tracker))
     assert len(broker.published) == len(tracker.events)
     assert "密码" in str(broker.published) and "Zx998877" not in str(broker.published)
+
+
+def test_nothing_is_read_after_the_commit(tmp_path: Path, domain: Domain, monkeypatch) -> None:
+    """A connection lost right after the commit must not report a stored turn as failed."""
+    store = RedactingSQLTrackerStore(domain, host=f"sqlite:///{tmp_path / 't.db'}")
+    committed: list[bool] = []
+    real_newest = store._newest_event_id
+
+    def newest(session, sender_id):  # type: ignore[no-untyped-def]
+        assert session.in_transaction() and not committed, "read after the commit"
+        return real_newest(session, sender_id)
+
+    real_scope = store.session_scope
+
+    def scope():  # type: ignore[no-untyped-def]
+        manager = real_scope()
+        session = manager.__enter__()
+        real_commit = session.commit
+
+        def commit() -> None:
+            real_commit()
+            committed.append(True)
+
+        monkeypatch.setattr(session, "commit", commit)
+
+        class Scope:
+            def __enter__(self):  # type: ignore[no-untyped-def]
+                return session
+
+            def __exit__(self, *exc):  # type: ignore[no-untyped-def]
+                return manager.__exit__(*exc)
+
+        return Scope()
+
+    monkeypatch.setattr(store, "_newest_event_id", newest)
+    monkeypatch.setattr(store, "session_scope", scope)
+    tracker = DialogueStateTracker("m1", domain.slots)
+    _turn(tracker, "你好", itertools.count(1_800_000_000))
+    asyncio.run(store.save(tracker))
+    assert committed == [True]
