@@ -12,7 +12,7 @@ RASA := $(VENV)/bin/rasa
 MODEL := models/bot.tar.gz
 TRAINING_DATA := data/nlu data/rules
 TRAINING_INPUTS := config.yml domain.yml $(shell find $(TRAINING_DATA) data/dictionaries \
-                     data/entities data/normalisation -type f 2>/dev/null) $(wildcard bot/nlu/*.py)
+                     data/entities -type f 2>/dev/null) $(wildcard bot/nlu/*.py)
 
 export PYTHONPATH := $(CURDIR)
 export TF_CPP_MIN_LOG_LEVEL := 2

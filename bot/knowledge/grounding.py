@@ -29,7 +29,6 @@ from pathlib import Path
 import yaml
 
 from bot.knowledge.topics import INTENT_PREFIX, Topic
-from bot.nlu.normalisation import normalise
 from bot.paths import DATA
 from bot.web.console.search import (
     DOMAIN_WORDS,
@@ -144,7 +143,6 @@ def ground(text: str, ranking: Sequence[Mapping[str, object]] = ()) -> Grounding
     ``ranking`` is the parsed message's ``intent_ranking``. Whether the answer may be
     given is :meth:`Grounding.accepted`.
     """
-    text = normalise(text)  # 咋整, 审和, jiebang read as the NLU reads them
     index = default_index()
     nlu = topic_confidences(ranking)
     result = index.search(text, nlu or None, limit=1 + settings().alternatives)

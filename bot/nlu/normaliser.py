@@ -1,20 +1,27 @@
-"""The NLU component that normalises text before tokenisation (``bot.nlu.normalisation``):
-training examples and merchants' messages alike, so the classifier learns from text shaped
-exactly like what it will see."""
+"""Normalise what merchants type before NLU: full-width to ASCII, traditional to
+simplified characters, lower case. Applied to training data and messages alike."""
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
+import unicodedata
+from functools import lru_cache
 
+import opencc
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu.normalisation import WORDS_PATH, normalise
 from bot.nlu.stateless import StatelessComponent
 
-__all__ = ["TextNormaliser", "normalise"]
+
+@lru_cache(maxsize=1)
+def _converter() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def normalise(text: str) -> str:
+    """NFKC (full-width → ASCII), traditional → simplified, lower case."""
+    return _converter().convert(unicodedata.normalize("NFKC", text)).lower()
 
 
 @DefaultV1Recipe.register(
@@ -24,12 +31,6 @@ class TextNormaliser(StatelessComponent):
     """Replaces the message text by its normalised form."""
 
     preprocesses_training_data = True
-
-    @classmethod
-    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
-        """The words file's content: Rasa's training cache must not reuse text that
-        older rewrites produced."""
-        return hashlib.sha256(WORDS_PATH.read_bytes()).hexdigest()
 
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
