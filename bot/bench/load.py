@@ -95,6 +95,19 @@ class LoadResult:
         self.throughputs += other.throughputs
 
 
+async def timed_turn(
+    session: aiohttp.ClientSession, url: str, sender: str, text: str,
+) -> tuple[float, list[dict] | None]:
+    """One REST turn: its seconds, and the bot's replies (``None`` when it failed)."""
+    start = time.perf_counter()
+    try:
+        async with session.post(url, json={"sender": sender, "message": text}) as reply:
+            body = await reply.json(content_type=None) if reply.status == 200 else None
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        body = None
+    return time.perf_counter() - start, body
+
+
 async def _merchant(
     session: aiohttp.ClientSession, url: str, script: Script, deadline: float,
     result: LoadResult, tag: str, on_turn: Callable[[], None] | None,
@@ -106,13 +119,8 @@ async def _merchant(
         for text in script(n):
             if time.monotonic() >= deadline:
                 return
-            start = time.perf_counter()
-            try:
-                async with session.post(url, json={"sender": sender, "message": text}) as reply:
-                    body = await reply.json(content_type=None) if reply.status == 200 else None
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                body = None
-            result.latencies.append(time.perf_counter() - start)
+            seconds, body = await timed_turn(session, url, sender, text)
+            result.latencies.append(seconds)
             if on_turn:
                 on_turn()
             if not body:

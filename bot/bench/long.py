@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy.engine import make_url
 
-from bot.bench.load import percentile
+from bot.bench.load import percentile, timed_turn
 
 TARGET_GROWTH = 1.3
 
@@ -66,13 +65,8 @@ async def _conversation(url: str, texts: Sequence[str], turns: int, result: Long
     async with aiohttp.ClientSession(timeout=timeout) as session:
         for turn in range(turns):
             text = texts[turn % len(texts)]
-            start = time.perf_counter()
-            try:
-                async with session.post(url, json={"sender": sender, "message": text}) as reply:
-                    body = await reply.json(content_type=None) if reply.status == 200 else None
-            except (aiohttp.ClientError, asyncio.TimeoutError):
-                body = None
-            result.latencies.append(time.perf_counter() - start)
+            seconds, body = await timed_turn(session, url, sender, text)
+            result.latencies.append(seconds)
             if not body:
                 result.errors += 1
 

@@ -67,18 +67,22 @@ def _check_console_search(benchmarks: str) -> None:
     assert target[0] == "< 100 ms" and target[-1] != "not measured", target
 
 
-def test_stats_bench_alone_writes_its_section(tmp_path):
-    """``--stats-only`` generates conversations, times the 统计 page on SQLite (and on
-    PostgreSQL with DATABASE_URL_TEST) and writes its section, keeping the rest."""
+def _section_alone(tmp_path, timeout: int, *args: str) -> str:
+    """Run one ``--…-only`` bench into a benchmarks.md that has other text; the result."""
     (tmp_path / "benchmarks.md").write_text("# Benchmarks\n\nkept\n", encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run(
-        [sys.executable, "-m", "bot.bench", "--stats-only", "--stats-conversations", "400",
-         "--out", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "bot.bench", *args, "--out", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    text = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
+    return (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
+
+
+def test_stats_bench_alone_writes_its_section(tmp_path):
+    """``--stats-only`` generates conversations, times the 统计 page on SQLite (and on
+    PostgreSQL with DATABASE_URL_TEST) and writes its section, keeping the rest."""
+    text = _section_alone(tmp_path, 600, "--stats-only", "--stats-conversations", "400")
     assert text.startswith("# Benchmarks\n\nkept\n") and "<!-- stats:end -->" in text
     rows = re.findall(r"^\| (SQLite|PostgreSQL) \| 400 \| ([\d,]+) \| all 30 days \|", text,
                       re.MULTILINE)
@@ -91,15 +95,7 @@ def test_long_conversation_bench_alone_writes_its_section(tmp_path):
     """``--long-only`` holds one conversation with ours and the reference on SQLite (and
     PostgreSQL with DATABASE_URL_TEST), every turn answered, and writes its section and
     plot, keeping the rest of the file."""
-    (tmp_path / "benchmarks.md").write_text("# Benchmarks\n\nkept\n", encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    run = subprocess.run(
-        [sys.executable, "-m", "bot.bench", "--long-only", "--long-turns", "12",
-         "--out", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    text = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
+    text = _section_alone(tmp_path, 900, "--long-only", "--long-turns", "12")
     assert text.startswith("# Benchmarks\n\nkept\n") and "<!-- long:end -->" in text
     rows = re.findall(r"^\| (ours|reference) \| (SQLite|PostgreSQL) \|((?: [\d.]+ \|){6}) "
                       r"([\d.]+)× \| 0 \|", text, re.MULTILINE)
