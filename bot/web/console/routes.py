@@ -23,7 +23,7 @@ from bot.audit import AuditLog
 from bot.ratelimit import TOO_MANY, client_ip
 from bot.settings import Contacts
 from bot.tickets import TicketService
-from bot.web.console import api, candidates_api, handoff_api, stats_api
+from bot.web.console import api, candidates_api, handoff_api, stats_api, tickets_api
 from bot.web.console.auth import AGENT_HEADER, Credentials, agent_name
 from bot.web.console.conversations import TranscriptReader, read_only_engine
 from bot.web.console.search import default_index
@@ -138,9 +138,9 @@ def console_blueprint(context: api.ConsoleContext | None = None) -> Blueprint:
 
     bp.add_route(api.session, "/api/session", methods=["GET"])
     bp.add_route(api.answers, "/api/answers", methods=["GET"])
-    bp.add_route(api.find_tickets, "/api/tickets", methods=["GET"])
+    bp.add_route(tickets_api.find_tickets, "/api/tickets", methods=["GET"])
     bp.add_route(
-        api.advance_step, "/api/tickets/<ticket_no>/steps/<step>", methods=["POST"],
+        tickets_api.advance_step, "/api/tickets/<ticket_no>/steps/<step>", methods=["POST"],
         unquote=True,
     )
     bp.add_route(api.conversation_of_ticket, "/api/conversations", methods=["GET"])
