@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.tickets.models import STEPS, StepStatus
+from bot.tickets.models import STEPS, StepStatus, TicketStatus
 from bot.tickets.service import TicketService
 from bot.tickets.values import (
     SHANGHAI,
@@ -24,15 +24,13 @@ from bot.tickets.values import (
     TicketView,
 )
 
-STATUS_LABELS = {"open": "处理中", "cancelled": "已取消", "completed": "已完成"}
-
 
 def _time(moment: datetime) -> str:
     return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 def _print_ticket(t: TicketView, history: Sequence[EventView] = ()) -> None:
-    print(f"工单号: {t.ticket_no}    状态: {STATUS_LABELS.get(t.status, t.status)}")
+    print(f"工单号: {t.ticket_no}    状态: {TicketStatus.label_of(t.status)}")
     print(f"商户号: {t.merchant_id}    联系电话: {t.contact_phone}")
     print(f"机身序列号: {t.serial_number}")
     detail = f"（{t.reason_detail}）" if t.reason_detail else ""
@@ -56,7 +54,7 @@ def _print_row(t: TicketView) -> None:
     current = t.current_step
     where = f"{current.name}:{current.status}" if current else "-"
     print(
-        f"{t.ticket_no}  {STATUS_LABELS.get(t.status, t.status)}  {t.merchant_id}  "
+        f"{t.ticket_no}  {TicketStatus.label_of(t.status)}  {t.merchant_id}  "
         f"{t.contact_phone}  {where}  {_time(t.created_at)}"
     )
 

@@ -30,6 +30,18 @@ class TicketStatus(str, enum.Enum):
     CANCELLED = "cancelled"
     COMPLETED = "completed"
 
+    @classmethod
+    def label_of(cls, status: str) -> str:
+        """The Chinese label shown to agents and merchants (the raw value if unknown)."""
+        return _TICKET_STATUS_LABELS.get(status, status)
+
+
+_TICKET_STATUS_LABELS = {
+    TicketStatus.OPEN.value: "处理中",
+    TicketStatus.CANCELLED.value: "已取消",
+    TicketStatus.COMPLETED.value: "已完成",
+}
+
 
 class StepStatus(str, enum.Enum):
     """Status of one of the eight process steps."""

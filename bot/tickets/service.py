@@ -461,7 +461,7 @@ def _lock_open_ticket(s: Session, number: str) -> Ticket:
     if ticket is None:
         raise _not_found(number)
     if ticket.status != TicketStatus.OPEN.value:
-        label = {"cancelled": "已取消", "completed": "已完成"}.get(ticket.status, "")
+        label = TicketStatus.label_of(ticket.status)
         raise TicketClosed(
             f"工单 {number} {label}，不能再修改 / ticket {number} is {ticket.status}"
         )

@@ -22,6 +22,7 @@ from bot.tickets import (
     TicketClosed,
     TicketNotFound,
     TicketService,
+    TicketStatus,
     TicketStoreUnavailable,
     TicketView,
 )
@@ -35,7 +36,6 @@ from bot.web.console.api import (
     json_object,
 )
 
-STATUS_LABELS = {"open": "处理中", "cancelled": "已取消", "completed": "已完成"}
 LOOKUP_KEYS = ("merchant", "ticket", "phone")
 LOOKUP_LABELS = {"merchant": "商户号", "ticket": "工单号", "phone": "手机号"}
 
@@ -54,7 +54,7 @@ def ticket_json(
     return {
         "ticket_no": t.ticket_no,
         "status": t.status,
-        "status_label": STATUS_LABELS.get(t.status, t.status),
+        "status_label": TicketStatus.label_of(t.status),
         "merchant_id": t.merchant_id,
         "contact_phone": t.contact_phone,
         "serial_number": t.serial_number,
