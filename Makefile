@@ -116,14 +116,17 @@ migrate: | venv
 	$(PY) -m bot.tickets migrate
 
 # --- measurements (docs/benchmarks.md, docs/nlu.md) -----------------------------
+# The long conversation and the 统计 bench also run on PostgreSQL (BENCH_PG_URL, default the
+# machine's test database; unreachable → SQLite only, and the PostgreSQL row "not measured").
 bench: venv train migrate
-	PYTHONWARNINGS=ignore $(PY) -m bot.bench
+	BENCH_PG_URL=$${BENCH_PG_URL:-postgresql://postgres@127.0.0.1:5432/test} \
+	  PYTHONWARNINGS=ignore $(PY) -m bot.bench
 
 bench-quick: venv train
 	PYTHONWARNINGS=ignore $(PY) -m bot.bench --quick
 
 # (a comma inside $(or …) would split its arguments, hence the variable)
-ANSWER_SETS := hold-out,development,development-b-a,development-b-b,blind
+ANSWER_SETS := hold-out,development,development-b-a,development-b-b,blind,blind-1
 
 # Answer quality only (hold-out, development and blind sets through the running bot).
 bench-answers: venv train

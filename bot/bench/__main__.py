@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bot import docsection
+from bot.bench.long import LongResult
 from bot.paths import ROOT
 
 
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="turns of the long conversation (in six buckets)")
     parser.add_argument("--stats-conversations", type=int, default=100_000,
                         help="conversations generated for the 统计 page bench")
-    parser.add_argument("--sets", default="hold-out,development,blind",
+    parser.add_argument("--sets", default="hold-out,development,blind,blind-1",
                         help="with --answers-only: which sets, comma-separated")
     parser.add_argument("--out", type=Path,
                         help="folder for benchmarks.md, nlu.md, bench/*.png "
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     from bot.bench.nlu_quality import evaluate_entities, evaluate_pipelines, most_confused
     from bot.bench.serving import run_serving
     from bot.bench.settings import BLIND, MODEL, full_settings, quick_settings
+    from bot.bench.targets import summary_text, targets
     from bot.bench.training import create_reference, retrain_reference, train_ours
 
     if args.answers_only:
@@ -134,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                       "Sanic workers (ours)": serving.workers},
                      settings.plots_dir / "throughput.png")
     header = _header(settings.quick, started_at, commit, time.perf_counter() - started)
-    rows = report.targets(nlu, entities, serving, training)
+    long_results = (long_conversation(work, settings.out_dir, settings.long_turns, reference)
+                    if reference else [])  # the quick run has no reference
+    rows = targets(nlu, entities, serving, training, long_results)
     report.write(settings.out_dir / "nlu.md", report.nlu_markdown(
         nlu, entities, header, threshold, BLIND.exists(), settings.plots_dir, settings.out_dir,
         serving.answers))
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     _dump(work / "results.json", nlu, serving, training, rows)
     stats_only(work, settings.out_dir, 2_000 if settings.quick else args.stats_conversations)
 
-    print("\n" + report.summary_text(rows))
+    print("\n" + summary_text(rows))
     print("\n" + console_report.summary(serving.console))
     if serving.answers:
         print("\n" + answers_summary(serving.answers))
@@ -156,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({time.perf_counter() - started:.0f} s)")
     failed = [f"{bot} ×{n}: {r.errors} of {r.turns} turns"
               for (bot, n), r in [*serving.load.items(), *serving.workers.items()] if r.errors]
+    failed += [f"long conversation, {r.bot} on {r.store}: {r.errors} of {len(r.latencies)} "
+               "turns" for r in long_results if r.errors]
     if serving.console and serving.console.errors:
         failed.append(f"console search: {serving.console.errors} of "
                       f"{len(serving.console.replies)} requests")
@@ -179,26 +185,36 @@ def stats_only(work: Path, out: Path, conversations: int) -> int:
 
 def long_only(work: Path, out: Path, turns: int) -> int:
     """The long-conversation bench alone (``--long-only``); its section of benchmarks.md."""
-    from bot.bench import long, plots
     from bot.bench.settings import MODEL
 
     if not MODEL.exists():
         print(f"no trained model at {MODEL}: run `make train` first", file=sys.stderr)
         return 2
-    started_at = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
-    results = long.run(work, MODEL, turns, bucket=max(1, turns // 6))
-    plot = out / "bench" / "long_conversation.png"
-    plot.parent.mkdir(parents=True, exist_ok=True)
-    plots.long_conversation(results, plot)
-    section = long.markdown(results, long.header(started_at, _commit()), plot, out)
-    docsection.write_section(out / "benchmarks.md", "long", section)
-    print(section)
+    results = long_conversation(work, out, turns)
     failed = [f"{r.bot} on {r.store}: {r.errors} of {len(r.latencies)} turns"
               for r in results if r.errors]
     if failed:
         print("\nINVALID RUN, turns failed: " + "; ".join(failed), file=sys.stderr)
         return 1
     return 0
+
+
+def long_conversation(work: Path, out: Path, turns: int,
+                      reference: Path | None = None) -> list[LongResult]:
+    """Run the long conversation on SQLite (and PostgreSQL if configured), write its
+    section and plot into ``out``."""
+    from bot.bench import long, plots
+    from bot.bench.settings import MODEL
+
+    started_at = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
+    results = long.run(work, MODEL, turns, bucket=max(1, turns // 6), reference=reference)
+    plot = out / "bench" / "long_conversation.png"
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    plots.long_conversation(results, plot)
+    section = long.markdown(results, long.header(started_at, _commit()), plot, out)
+    docsection.write_section(out / "benchmarks.md", "long", section)
+    print(section)
+    return results
 
 
 def answers_only(work: Path, out: Path | None, sets: tuple[str, ...]) -> int:

@@ -33,14 +33,19 @@ SETS = {
     "development": (ROOT / "tests" / "nlu_dev.yml",),
     "development-b-a": (DEV_B,),
     "development-b-b": (DEV_B,),
-    "blind": (ROOT / "tests" / "blind" / "merchant_messages.yml",),
+    "blind": (ROOT / "tests" / "blind" / "merchant_messages_2.yml",),
+    "blind-1": (ROOT / "tests" / "blind" / "merchant_messages.yml",),
 }
 HALF = {"development-b-a": "a", "development-b-b": "b"}
 """Sets that are one half of their file (``bot.evaluation.message_set.split_half``): the
 second development set's half a is looked at and tuned on, its half b never is."""
-PRIVATE = frozenset({"blind", "development-b-b"})
+PRIVATE = frozenset({"blind", "blind-1", "development-b-b"})
 """Sets whose messages are never shown, nor which labels they miss: only their figures
 and counts per kind."""
+TARGET_SETS = ("hold-out", "blind")
+"""The sets issue 14's ≥ 98% applies to. ``blind`` is the second blind set (313 messages,
+written 2026-12-07 by someone who saw only the guide and topics.yml); ``blind-1``, the
+first, was used once for a keep-or-drop decision and is reported beside it."""
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(0, 21))
 
 

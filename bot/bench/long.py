@@ -20,6 +20,7 @@ from pathlib import Path
 
 import aiohttp
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from bot.bench.load import percentile, timed_turn
 
@@ -124,22 +125,31 @@ def _measure(work: Path, model: Path, reference: Path, store: str, url: str, tur
 
 
 def run(work: Path, model: Path, turns: int = 600, bucket: int = 100,
-        pg_url: str | None = None) -> list[LongResult]:
-    """Both bots on SQLite (files in ``work``) and, given a PostgreSQL URL, a new schema."""
+        pg_url: str | None = None, reference: Path | None = None) -> list[LongResult]:
+    """Both bots on SQLite (files in ``work``) and, given a PostgreSQL URL, a new schema.
+
+    ``reference`` is a `rasa init` project already made; without one, one is made."""
     from bot.bench.stats import _pg_schema_url
     from bot.bench.training import create_reference
     from bot.db import make_engine
 
-    print("rasa init --no-prompt (the reference bot)…", flush=True)
-    reference, _ = create_reference(work)
+    if reference is None:
+        print("rasa init --no-prompt (the reference bot)…", flush=True)
+        reference, _ = create_reference(work)
     results = _measure(work, model, reference, "SQLite",
                        f"sqlite:///{work / 'long-tracker.db'}", turns, bucket)
     pg_url = pg_url or os.environ.get("BENCH_PG_URL") or os.environ.get("DATABASE_URL_TEST")
     if pg_url and pg_url.startswith("postgresql"):
         schema = f"bench_long_{uuid.uuid4().hex[:8]}"
         admin = make_engine(pg_url)
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        try:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        except OperationalError as error:  # the row then says "not measured"
+            print(f"long conversation: PostgreSQL at {make_url(pg_url).host} not reachable, "
+                  f"SQLite only ({error.orig})", flush=True)
+            admin.dispose()
+            return results
         try:
             results += _measure(work, model, reference, "PostgreSQL",
                                 _pg_schema_url(pg_url, schema), turns, bucket)

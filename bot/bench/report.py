@@ -6,10 +6,7 @@ and is carried over when the file is regenerated.
 
 from __future__ import annotations
 
-import math
 import re
-import statistics
-from dataclasses import dataclass
 from pathlib import Path
 
 from bot.bench import answers as bench_answers
@@ -25,141 +22,13 @@ from bot.bench.nlu_quality import (
 )
 from bot.bench.serving import ServingResult
 from bot.bench.system import Profile
+from bot.bench.targets import Row, fmt, median, ratio, targets_table
 from bot.bench.training import TrainingResult
 
 NOTES = re.compile(r"<!-- notes -->.*?<!-- /notes -->", re.S)
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 GENERATED = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
 EMPTY_NOTES = "<!-- notes -->\n_No notes yet._\n<!-- /notes -->"
-
-
-@dataclass(frozen=True)
-class Row:
-    """One target: what was measured against what it must be."""
-
-    measure: str
-    target: str
-    ours: str
-    reference: str
-    value: float  # the number compared with the limit (a ratio, seconds or a fraction)
-    limit: float
-    at_most: bool
-
-    @property
-    def status(self) -> str:
-        if math.isnan(self.value):
-            return "not measured"
-        ok = self.value <= self.limit if self.at_most else self.value >= self.limit
-        return "met" if ok else "**missed**"
-
-
-def _nan() -> float:
-    return float("nan")
-
-
-def _ratio(a: float, b: float) -> float:
-    return a / b if b and not math.isnan(a) and not math.isnan(b) else _nan()
-
-
-def _median(values: list[float] | None) -> float:
-    return statistics.median(values) if values else _nan()
-
-
-def _fmt(value: float, spec: str = ".2f", suffix: str = "") -> str:
-    return "—" if math.isnan(value) else f"{value:{spec}}{suffix}"
-
-
-def targets(
-    nlu: list[PipelineResult], entities: EntityResult | None, serving: ServingResult | None,
-    training: dict[str, TrainingResult],
-) -> list[Row]:
-    load = serving.load if serving else {}
-    ours1, ref1 = load.get(("ours", 1)), load.get(("reference", 1))
-    ours10, ref10 = load.get(("ours", 10)), load.get(("reference", 10))
-    p95 = (ours1.p(95) if ours1 else _nan(), ref1.p(95) if ref1 else _nan())
-    tput = (ours10.throughput if ours10 else _nan(), ref10.throughput if ref10 else _nan())
-    memory = serving.memory_mb if serving else {}
-    mem = (memory.get("ours rasa", _nan()), memory.get("reference rasa", _nan()))
-    startup = serving.startup if serving else {}
-    start = (_median(startup.get("ours")), _median(startup.get("reference")))
-    ours_train = training.get("ours")
-    full = ours_train.full_seconds if ours_train else _nan()
-    ref_train = training.get("reference")
-    accuracy = nlu[0].holdout.accuracy if nlu else _nan()
-    f1 = entities.micro[2] if entities else _nan()
-    console = console_report.p95_ms(serving.console if serving else None)
-    answers = serving.answers if serving else None
-    return [*_base_rows(p95, tput, mem, start, full, ref_train, accuracy, f1, console),
-            *_answer_rows(answers)]
-
-
-def _answer_rows(answers: AnswersResult | None) -> list[Row]:
-    """Issue 14: answer accuracy through the dialogue and invented facts."""
-    scores = answers.scores if answers else {}
-    rows = []
-    for name in ("hold-out", "blind"):
-        s = scores.get(name)
-        value = s.overall.accuracy if s else _nan()
-        rows.append(Row(f"{name} answer accuracy through the dialogue (fallback counted)",
-                        "≥ 98%", _fmt(100 * value, ".1f", "%"), "—", value, 0.98, False))
-    invented = [len(s.invented) for s in scores.values() if s.not_in_guide]
-    checked = sum(s.not_in_guide for s in scores.values())
-    value = float(sum(invented)) if invented else _nan()
-    rows.append(Row("invented facts in replies to out-of-guide questions", "0",
-                    f"{sum(invented)} of {checked}" if invented else "—", "—", value, 0.0,
-                    True))
-    return rows
-
-
-def _base_rows(
-    p95: tuple[float, float], tput: tuple[float, float], mem: tuple[float, float],
-    start: tuple[float, float], full: float, ref_train: TrainingResult | None,
-    accuracy: float, f1: float, console: float,
-) -> list[Row]:
-    return [
-        Row("p95 turn latency at 1 conversation", "≤ 0.5 × reference",
-            _fmt(p95[0], ".0f", " ms"), _fmt(p95[1], ".0f", " ms"), _ratio(*p95), 0.5, True),
-        Row("throughput at 10 concurrent conversations", "≥ 3 × reference",
-            _fmt(tput[0], ".1f", " turns/s"), _fmt(tput[1], ".1f", " turns/s"),
-            _ratio(*tput), 3.0, False),
-        Row("Rasa server memory (RSS after load)", "≤ 0.7 × reference",
-            _fmt(mem[0], ".0f", " MiB"), _fmt(mem[1], ".0f", " MiB"), _ratio(*mem), 0.7, True),
-        Row("start-up (launch → /status), median", "≤ 0.6 × reference",
-            _fmt(start[0], ".1f", " s"), _fmt(start[1], ".1f", " s"), _ratio(*start), 0.6, True),
-        Row("full training", "< 180 s", _fmt(full, ".0f", " s"),
-            _fmt(ref_train.full_seconds if ref_train else _nan(), ".0f", " s"), full, 180.0,
-            True),
-        Row("hold-out intent accuracy (incl. out-of-scope and fallback)", "≥ 95%",
-            _fmt(100 * accuracy, ".1f", "%"), "—", accuracy, 0.95, False),
-        Row("entity F1", "≥ 98%", _fmt(100 * f1, ".1f", "%"), "—", f1, 0.98, False),
-        Row("console answer search p95", f"< {console_report.TARGET_MS:.0f} ms",
-            _fmt(console, ".1f", " ms"), "—", console, console_report.TARGET_MS, True),
-    ]
-
-
-def _value_text(row: Row) -> str:
-    if "reference" not in row.target:  # an absolute target: the value is in "ours"
-        return ""
-    return _fmt(row.value, ".2f", "×")
-
-
-def targets_table(rows: list[Row]) -> list[str]:
-    lines = ["| measure | target | ours | reference | ratio | status |",
-             "| --- | --- | ---: | ---: | ---: | --- |"]
-    for row in rows:
-        lines.append(f"| {row.measure} | {row.target} | {row.ours} | {row.reference} | "
-                     f"{_value_text(row)} | {row.status} |")
-    return lines
-
-
-def summary_text(rows: list[Row]) -> str:
-    """A short plain-text table for the terminal."""
-    width = max(len(r.measure) for r in rows)
-    lines = [f"{'measure':<{width}}  {'ours':>16}  {'reference':>16}  {'ratio':>7}  status"]
-    for row in rows:
-        lines.append(f"{row.measure:<{width}}  {row.ours:>16}  {row.reference:>16}  "
-                     f"{_value_text(row):>7}  {row.status.strip('*')}")
-    return "\n".join(lines)
 
 
 def _keep_notes(path: Path, text: str) -> str:
@@ -169,7 +38,7 @@ def _keep_notes(path: Path, text: str) -> str:
 
 
 def _pct(value: float) -> str:
-    return _fmt(100 * value, ".1f", "%")
+    return fmt(100 * value, ".1f", "%")
 
 
 def _scores_line(scores: Scores | None) -> tuple[str, str]:
@@ -296,9 +165,9 @@ def _latency_rows(load: dict[tuple[str, int], LoadResult]) -> list[str]:
              "---: | ---: |"]
     for (bot, level), r in sorted(load.items(), key=lambda kv: (kv[0][1], kv[0][0] != "ours")):
         ref = load.get(("reference", level))
-        ratio = _fmt(_ratio(r.p(95), ref.p(95)), ".2f", "×") if ref and bot != "reference" else ""
+        p95_ratio = fmt(ratio(r.p(95), ref.p(95)), ".2f", "×") if ref and bot != "reference" else ""
         lines.append(f"| {level} | {bot} | {r.p(50):.0f} | {r.p(95):.0f} | {r.p(99):.0f} | "
-                     f"{r.turns} | {r.tickets} | {r.errors} | {r.throughput:.1f} | {ratio} |")
+                     f"{r.turns} | {r.tickets} | {r.errors} | {r.throughput:.1f} | {p95_ratio} |")
     return lines
 
 
@@ -315,7 +184,7 @@ def _throughput_rows(results: dict[tuple[str, int], LoadResult], base: str) -> l
             cells.append(f"{r.throughput:.1f} ({runs})" if r else "—")
         others = [b for b in bots if b != base]
         ratios = ", ".join(
-            _fmt(_ratio(results[(b, level)].throughput, results[(base, level)].throughput),
+            fmt(ratio(results[(b, level)].throughput, results[(base, level)].throughput),
                  ".2f", "×")
             for b in others if (b, level) in results and (base, level) in results)
         lines.append(f"| {level} | " + " | ".join(cells) + f" | {ratios} |")
@@ -345,7 +214,7 @@ def benchmarks_markdown(
              "trained in a temporary folder) run in the same process tree on the same "
              "machine and are measured in alternation; compare the ratios, not the absolute "
              "numbers." + (" **Quick run: tiny sizes, numbers meaningless.**" if quick else ""),
-             "", "## Targets (issue 7)", "", *targets_table(rows), ""]
+             "", "## Targets (issues 7, 14 and 16)", "", *targets_table(rows), ""]
     if serving:
         lines += ["## Conversation latency (REST webhook → Rasa → action server → SQLite)", "",
                   "Each simulated merchant holds one conversation at a time and waits for every "
@@ -372,7 +241,7 @@ def benchmarks_markdown(
         lines += [f"| {k} | {v:.0f} |" for k, v in serving.memory_mb.items()]
         lines += ["", "## Start-up (launch → first 2xx from /status)", "",
                   "| server | median s | runs |", "| --- | ---: | --- |"]
-        lines += [f"| {k} | {_median(v):.1f} | {', '.join(f'{s:.1f}' for s in v)} |"
+        lines += [f"| {k} | {median(v):.1f} | {', '.join(f'{s:.1f}' for s in v)} |"
                   for k, v in serving.startup.items()]
         lines += ["", *console_report.section(serving.console)]
         lines += [f"- {note}" for note in serving.notes]

@@ -66,8 +66,10 @@ class Settings:
     workers: bool = True
     profile_seconds: float = 15.0
     console_passes: int = 3  # measured passes over the console queries (after a warm-up)
+    long_turns: int = 600  # bot.bench.long: one sender's conversation, in six buckets
     answer_sets: tuple[str, ...] = (  # bot.bench.answers
         "hold-out", "development", "development-b-a", "development-b-b", "blind",
+        "blind-1",
     )
 
     @property
@@ -90,5 +92,5 @@ def quick_settings(out_dir: Path) -> Settings:
         quick=True, out_dir=out_dir, pipelines=pipelines, folds=0,
         concurrency=(1, 2), worker_concurrency=(), seconds_per_run={1: 4.0, 2: 4.0},
         rounds=1, startup_repeats=1, reference=False, training=False, workers=False,
-        profile_seconds=0.0, console_passes=1, answer_sets=("development",),
+        profile_seconds=0.0, console_passes=1, answer_sets=("development",), long_turns=30,
     )

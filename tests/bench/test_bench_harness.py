@@ -63,7 +63,7 @@ def _check_console_search(benchmarks: str) -> None:
     section = "Console answer search (GET /api/answers, running web app + Rasa)"
     requests, failed = (int(c) for c in _table_row(benchmarks, section, "all")[:2])
     assert requests == queries and failed == 0, (requests, failed)  # --quick: one pass
-    target = _table_row(benchmarks, "Targets (issue 7)", "console answer search p95")
+    target = _table_row(benchmarks, "Targets (issues 7, 14 and 16)", "console answer search p95")
     assert target[0] == "< 100 ms" and target[-1] != "not measured", target
 
 

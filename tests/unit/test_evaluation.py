@@ -8,7 +8,14 @@ import pytest
 
 from bot.evaluation.answered import turn_answers
 from bot.evaluation.facts import invented_facts
-from bot.evaluation.message_set import Case, MessageSetError, half_of, load_cases, split_half
+from bot.evaluation.message_set import (
+    KINDS,
+    Case,
+    MessageSetError,
+    half_of,
+    load_cases,
+    split_half,
+)
 from bot.evaluation.scoring import judge, narrower_topics, score_set
 from bot.nlu.training_examples import nlu_examples, normalise
 from bot.paths import ROOT
@@ -178,3 +185,16 @@ def test_the_report_shows_half_b_as_counts_only() -> None:
     assert "| development-b-b | plain | 2 | 1 | 50.0% |" in text
     assert "| development-b-b | `faq_materials`" not in text  # nor which labels it misses
     assert "半a里的一句" in text  # half a's errors are there to be looked at
+
+
+def test_both_blind_sets_are_private_and_the_fresh_one_carries_the_target() -> None:
+    """Issue 14's 98% is judged on the hold-out and the second blind set; neither blind
+    set's messages are ever shown."""
+    from bot.bench.answers import PRIVATE, SETS, TARGET_SETS
+
+    assert TARGET_SETS == ("hold-out", "blind")
+    assert SETS["blind"][0].name == "merchant_messages_2.yml"
+    assert {"blind", "blind-1"} <= PRIVATE
+    fresh = load_cases(SETS["blind"][0])
+    assert len(fresh) >= 150
+    assert {kind for case in fresh for kind in case.kinds} == set(KINDS)
