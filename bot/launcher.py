@@ -70,8 +70,9 @@ def embedded_services(
     rasa = Service(
         "rasa",
         [
-            RASA, "run", "--enable-api", "--model", model, "--port", str(rasa_port),
-            "-i", interface, "--endpoints", "endpoints.yml",
+            # Rasa's CLI with TensorFlow deferred: our model never runs it (bot/rasa_cli.py).
+            PYTHON, "-m", "bot.rasa_cli", "run", "--enable-api", "--model", model,
+            "--port", str(rasa_port), "-i", interface, "--endpoints", "endpoints.yml",
             "--credentials", "credentials.yml", "--cors", "http://localhost:8000",
         ],
         f"http://127.0.0.1:{rasa_port}/status",

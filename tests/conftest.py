@@ -65,6 +65,8 @@ class RunningBot:
     help_centre_url: str = ""
     platform_api: Any = None
     """The fake WeChat/WeCom message API its channels and outbox worker call."""
+    rasa_pid: int = 0
+    """The Rasa server's process id (0 if not known)."""
 
     @property
     def rest_url(self) -> str:
@@ -115,7 +117,7 @@ def running_bot(
     stack = Stack(embedded_services(str(MODEL), **ports), env=env, log_dir=tmp / "logs")
     with stack:
         yield RunningBot(
-            rasa_url=env["RASA_URL"],
+            rasa_pid=stack.processes["rasa"].pid, rasa_url=env["RASA_URL"],
             web_url=f"http://127.0.0.1:{ports['web_port']}",
             tracker_db=tmp / "tracker.db",
             tickets_url=env["DATABASE_URL"],

@@ -242,7 +242,7 @@ def stop_py_spy(process: subprocess.Popen) -> None:
 
 _FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::\d+)?\)$")
 _BORING = re.compile(r"importlib\._bootstrap|<frozen|runpy|asyncio/|threading\.py|"
-                     r"concurrent/futures|site-packages/rasa/__main__|/bin/rasa|uvloop")
+                     r"concurrent/futures|site-packages/rasa/__main__|/bin/rasa|bot/rasa_cli|uvloop")
 
 
 @dataclass

@@ -3,6 +3,7 @@
 The HTTP API is on only behind ``--auth-token``, and the token is read from
 ``RASA_AUTH_TOKEN`` here instead of the command line, so it never shows in ``ps``.
 The logging configuration is validated first: Rasa ignores a broken one silently.
+TensorFlow is deferred as in ``make run`` (bot/rasa_cli.py, bot/lazy_tensorflow.py).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from collections.abc import Sequence
 
 import yaml
 
+from bot import lazy_tensorflow
 from bot.ops.settings import MIN_TOKEN_CHARS
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    lazy_tensorflow.install()  # before Rasa is imported
     args = list(sys.argv[1:] if argv is None else argv)
     token = os.environ.get("RASA_AUTH_TOKEN", "").strip()
     if len(token) < MIN_TOKEN_CHARS:
