@@ -51,7 +51,6 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from bot.nlu.augment import Token, homophone_pool, homophone_slip, typed_pinyin
 from bot.nlu.clauses import inner_cuts, split_clauses
 from bot.nlu.pinyin import to_pinyin
 
@@ -90,7 +89,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return {
             "C": 300.0, "char_ngrams": [1, 3], "max_iter": 3000, "ranking_length": 10,
             "cache_size": 4096, "format": FORMAT, "clause_confidence": 0.7,
-            "augment": True, "augment_weight": 0.3, "run_on_confidence": 0.5,
+            "run_on_confidence": 0.5,
         }
 
     def __init__(
@@ -122,16 +121,6 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
     def train(self, training_data: TrainingData) -> Resource:
         examples = [m for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
-        texts = [m.get(TEXT) for m in examples]
-        words = [_words(m) for m in examples]
-        intents = [m.get(INTENT) for m in examples]
-        weights = [1.0] * len(examples)
-        if self.config["augment"]:
-            extra = _variants(examples)
-            texts += [v.text for v, _ in extra]
-            words += [v.words for v, _ in extra]
-            intents += [intent for _, intent in extra]
-            weights += [self.config["augment_weight"]] * len(extra)
         low, high = self.config["char_ngrams"]
         self._model = {
             "words": TfidfVectorizer(token_pattern=r"[^ ]+", sublinear_tf=True),
@@ -142,14 +131,13 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                 token_pattern=r"[^ ]+", ngram_range=(1, 2), sublinear_tf=True
             ),
         }
-        self._model["words"].fit(words)
-        self._model["chars"].fit(texts)
-        self._model["pinyin"].fit([to_pinyin(t) for t in texts])
+        self._model["words"].fit([_words(m) for m in examples])
+        self._model["chars"].fit([m.get(TEXT) for m in examples])
+        self._model["pinyin"].fit([to_pinyin(m.get(TEXT)) for m in examples])
         clf = LogisticRegression(
             C=self.config["C"], max_iter=self.config["max_iter"], class_weight="balanced"
         )
-        messages = [Message(data={TEXT: t}) for t in texts]
-        clf.fit(self._features(messages, words), intents, sample_weight=weights)
+        clf.fit(self._features(examples), [m.get(INTENT) for m in examples])
         self._model["clf"] = clf
         with self._storage.write_to(self._resource) as directory:
             _save(self._model, directory)
@@ -284,23 +272,6 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             self._cache[key] = [
                 {"name": str(classes[i]), "confidence": float(row[i])} for i in order
             ]
-
-
-def _variants(examples: list[Message]) -> list[tuple[Any, str]]:
-    """Each example's homophone slip and typed-pinyin variant (``bot.nlu.augment``), with
-    its intent; examples without tokens are left as they are."""
-    pool = homophone_pool(m.get(TEXT) for m in examples)
-    out = []
-    for message in examples:
-        tokens = [Token(t.text, t.start, t.end)
-                  for t in message.get(TOKENS_NAMES[TEXT]) or () if t.text.strip()]
-        if not tokens:
-            continue
-        for variant in (homophone_slip(message.get(TEXT), tokens, pool),
-                        typed_pinyin(message.get(TEXT), tokens)):
-            if variant is not None:
-                out.append((variant, message.get(INTENT)))
-    return out
 
 
 def _asks_else(intent: str) -> bool:
