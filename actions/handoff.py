@@ -24,13 +24,15 @@ from bot.outbox.store import OutboxStore, OutboxUnavailable
 from bot.outbox.texts import handoff_text, notice_text
 
 from .replies import record_candidate
-from .topics import utter_topic
+from .topics import answer_also_asked, utter_topic
 
 LEAVE_MESSAGE_BUTTONS = [
     {"title": "留言给客服", "payload": "/leave_message"},
     {"title": "不用了", "payload": "/deny"},
 ]
 ANSWERED = ["human_handoff"]  # what the reply answers (metadata; see actions/topics.py)
+WITH_CONTACT = frozenset((*ANSWERED, "faq_contact_support"))
+"""What an off-duty or failed hand-off answers: it gives the contact too."""
 LEADS = {"low_confidence": "抱歉，我几次都没能明白您的意思。"}
 
 
@@ -75,7 +77,7 @@ class ActionHumanHandoff(Action):
         except HandoffError:
             dispatcher.utter_message(text=lead + handoff_text("unavailable"), answers=ANSWERED)
             utter_topic(dispatcher, "contact_support", buttons=False)
-            return self._kept(dispatcher, tracker)
+            return self._kept(dispatcher, tracker, WITH_CONTACT)
         handoff = requested.handoff
         if handoff.state == "offline":
             hours = handoff_service().hours.label()
@@ -85,7 +87,8 @@ class ActionHumanHandoff(Action):
             utter_topic(dispatcher, "contact_support", buttons=False)
             dispatcher.utter_message(text=handoff_text("offer_message"),
                                      buttons=LEAVE_MESSAGE_BUTTONS)
-        elif not requested.created and handoff.state == "claimed":
+            return self._kept(dispatcher, tracker, WITH_CONTACT)
+        if not requested.created and handoff.state == "claimed":
             dispatcher.utter_message(text=handoff_text("already_claimed", agent=handoff.agent),
                                      answers=ANSWERED)
         elif not requested.created:
@@ -97,7 +100,9 @@ class ActionHumanHandoff(Action):
         return self._kept(dispatcher, tracker)
 
     @staticmethod
-    def _kept(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+    def _kept(dispatcher: CollectingDispatcher, tracker: Tracker,
+              answered: frozenset[str] = frozenset(ANSWERED)) -> list[EventType]:
+        answer_also_asked(dispatcher, tracker, answered)  # "转人工，另外审核要多久"
         if tracker.get_slot("merchant_id"):
             dispatcher.utter_message(
                 text="您已经填写的信息我都保留着，需要时说“我要解绑”可以接着填写。"

@@ -19,6 +19,7 @@ from bot.tickets import (
 )
 from bot.tickets.values import SHANGHAI
 
+from .topics import answer_also_asked
 from .unbind_form import (
     DRAFT_SLOTS,
     FAILED_ATTEMPTS_HANDOFF,
@@ -299,6 +300,7 @@ class ActionCheckStatus(Action):
             )
         for message in render_tickets(shown):
             dispatcher.utter_message(text=message)
+        answer_also_asked(dispatcher, tracker, {"check_status"})
         return [SlotSet("needs_verification", False)]
 
 
@@ -412,6 +414,7 @@ class ActionConfirmCancel(Action):
             open_tickets = [t for t in open_tickets if t.ticket_no == wanted]
         if not open_tickets:
             dispatcher.utter_message(text="这个对话里没有可以取消的处理中工单。")
+            answer_also_asked(dispatcher, tracker, {"cancel_ticket"})
             return [SlotSet("ticket_no", None)]
         if len(open_tickets) > 1:
             dispatcher.utter_message(
@@ -433,6 +436,7 @@ class ActionConfirmCancel(Action):
                 {"title": "不取消", "payload": "/deny"},
             ],
         )
+        answer_also_asked(dispatcher, tracker, {"cancel_ticket"})
         return [SlotSet("ticket_no", ticket.ticket_no)]
 
 

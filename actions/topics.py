@@ -8,7 +8,7 @@ replied (``bot.evaluation.answered``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -85,6 +85,26 @@ def second_was_asked_first(tracker: Tracker, topic: Topic, second: Topic) -> boo
     asked = questions(tracker)
     return (second.intent in asked and topic.intent in asked
             and asked.index(second.intent) < asked.index(topic.intent))
+
+
+def answer_also_asked(
+    dispatcher: CollectingDispatcher, tracker: Tracker, answered: Collection[str]
+) -> None:
+    """After the replies that answered ``answered`` (a status, a cancel, a hand-off), the
+    guide question the same message also asked ("取消我的申请，然后告诉我怎么联系客服"):
+    answered when its clause was sure, offered as a button when it was less sure."""
+    asked = [q for q in questions(tracker) if q not in answered and topic_for_intent(q)]
+    if asked:
+        topic = topic_for_intent(asked[0])
+        assert topic is not None
+        dispatcher.utter_message(text=f"您还问到“{topic.title}”：", answers=[topic.intent])
+        utter_topic(dispatcher, topic.id, buttons=False)
+        return
+    maybe = [q for q in questions(tracker, confident=False)
+             if q not in answered and topic_for_intent(q)]
+    if maybe:
+        dispatcher.utter_message(text="您可能还想了解：",
+                                 buttons=[second_question_button(maybe[0])])
 
 
 def confidence_of(tracker: Tracker, intent: str) -> float:

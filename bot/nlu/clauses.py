@@ -4,10 +4,16 @@
 and, when it splits into more than one clause, each clause too
 (``TfidfIntentClassifier``); the answer action then answers each question in the order
 asked. A clause ends at sentence punctuation (either width), at a space between two Chinese
-characters, after a "吗" that closes a question when more follows ("能线上办吗要带啥"), or
-before a word that starts another question ("还有", "另外", "顺便问下", "对了" …); clauses
-shorter than two characters are joined to their neighbour. Offsets refer to the text as
-given.
+characters, after a "吗" or "呢" that closes a question when more follows ("能线上办吗要带
+啥"), or before a word that starts another question ("还有", "另外", "顺便问下", "对了" …);
+clauses shorter than two characters are joined to their neighbour. Offsets refer to the
+text as given.
+
+Two questions run together with none of these ("要带什么资料多久能办好") can only be told
+apart by what each part asks: :func:`inner_cuts` lists the word boundaries with a question
+on either side (a question word, a question particle or an A-not-A form: grammar, not a
+list of phrasings), and the classifier keeps a cut only when both parts rank as different,
+sure questions.
 """
 
 from __future__ import annotations
@@ -19,9 +25,16 @@ _NEXT_QUESTION = re.compile(
     r"(?:还有就是|还有个问题|还有一个问题|还有|另外|顺便问一?下|顺便问问|顺便|再问一?下|"
     r"还想问一?下?|我还想知道|还想知道|以及|然后就是|再就是|对了|此外|除此之外|另一个问题)"
 )
-_QUESTION_END = re.compile(r"(?<=吗)(?=[\u4e00-\u9fff]{2})")
-"""After "吗" another question may follow without punctuation (typed or dictated)."""
+_QUESTION_END = re.compile(r"(?<=[吗呢])(?=[\u4e00-\u9fff]{2})")
+"""After "吗" or "呢" another question may follow without punctuation (typed or dictated)."""
+_ASKS = re.compile(
+    r"什么|啥|怎么|怎样|咋|为何|多久|多长|多少|几|哪|谁|吗|呢|是否|能否|"
+    r"([\u4e00-\u9fff])[不没]\1"
+)
+"""A question word, a question particle or an A-not-A question ("要不要", "能不能")."""
 MIN_CHARS = 2
+MIN_SIDE_CHARS = 4
+"""Each side of a cut inside a clause is at least this long ("审核多久" is one)."""
 
 
 def split_clauses(text: str) -> list[tuple[int, int]]:
@@ -49,6 +62,23 @@ def split_clauses(text: str) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged or [(0, len(text))]
+
+
+def asks(piece: str) -> bool:
+    """Whether ``piece`` asks something (has a question word or form)."""
+    return _ASKS.search(piece) is not None
+
+
+def inner_cuts(text: str, bounds: list[int]) -> list[int]:
+    """Where one clause might hold two questions run together ("要带什么资料多久能办好"):
+    the word boundaries of ``bounds`` with a question on either side, each side long
+    enough to ask one. The classifier decides whether either cut is real."""
+    return [
+        cut for cut in bounds
+        if 0 < cut < len(text)
+        and min(_content(text[:cut]), _content(text[cut:])) >= MIN_SIDE_CHARS
+        and asks(text[:cut]) and asks(text[cut:])
+    ]
 
 
 def _strip(text: str, start: int, end: int) -> tuple[int, int]:

@@ -15,7 +15,9 @@ cache (``cache_size``); a model is immutable once loaded, so a cached ranking is
 exactly what the model would compute again.
 
 A message that asks more than one thing ("要带什么资料，多久能办完", see ``bot.nlu.clauses``)
-also gets each clause ranked, in ``clauses`` of the parsed message. When its clauses ask
+also gets each clause ranked, in ``clauses`` of the parsed message; a message of one
+clause that runs two questions together is cut where the second begins, when both parts
+rank as different, sure questions (``_run_on``). When its clauses ask
 a question while the whole message is a greeting, thanks or a bare value, or is unsure,
 the message's intent becomes the first question's; the answer action reads ``clauses``
 to answer a second question in the order asked.
@@ -49,7 +51,7 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from bot.nlu.clauses import split_clauses
+from bot.nlu.clauses import inner_cuts, split_clauses
 from bot.nlu.pinyin import to_pinyin
 
 MODEL_JSON, MODEL_ARRAYS = "tfidf_intent.json", "tfidf_intent.npz"
@@ -62,6 +64,8 @@ POLITE = frozenset(("greet", "thank"))
 """A greeting or thanks before a question ("谢谢，另外审核要几天") gives way to it."""
 MIN_QUESTION_CHARS = 3
 """A shorter clause ("后面", "好吗") is part of its neighbour's question, not one of its own."""
+RUN_ON = frozenset(("request_unbind", "check_status", "human_handoff"))
+"""Besides guide questions, what a second question run on without a break may ask."""
 FORMAT = 3  # in the config, so that Rasa's training cache never restores an older format
 
 
@@ -85,6 +89,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return {
             "C": 300.0, "char_ngrams": [1, 3], "max_iter": 3000, "ranking_length": 10,
             "cache_size": 4096, "format": FORMAT, "clause_confidence": 0.7,
+            "run_on_confidence": 0.5,
         }
 
     def __init__(
@@ -161,7 +166,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         for message, key in zip(texts, keys, strict=True):
             self._cache.move_to_end(key)
             ranking = [dict(r) for r in self._cache[key]]
-            clauses = self._clauses(message)
+            clauses = self._clauses(message, ranking[0])
             first = self._first_question(ranking[0], clauses)
             if first is not None:
                 ranking = [first, *(r for r in ranking if r["name"] != first["name"])]
@@ -173,24 +178,16 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             self._cache.popitem(last=False)
         return messages
 
-    def _clauses(self, message: Message) -> list[dict[str, Any]]:
+    def _clauses(self, message: Message, top: dict[str, Any]) -> list[dict[str, Any]]:
         """Each clause with its top intent, when the message has more than one."""
         text = message.get(TEXT) or ""
+        tokens = [t for t in message.get(TOKENS_NAMES[TEXT]) or [] if t.text.strip()]
         spans = split_clauses(text)
         if len(spans) < 2:
+            spans = self._run_on(text, tokens, top)
+        if len(spans) < 2:
             return []
-        tokens = message.get(TOKENS_NAMES[TEXT]) or []
-        keys = []
-        for start, end in spans:
-            words = " ".join(
-                t.text.lower() for t in tokens
-                if t.text.strip() and t.start >= start and t.end <= end
-            )
-            keys.append((text[start:end], words))
-        missing = [k for k in dict.fromkeys(keys) if k not in self._cache]
-        if missing:
-            self._rank([Message(data={TEXT: k[0]}) for k in missing], missing,
-                       [k[1] for k in missing])
+        keys = self._ranked(text, tokens, spans)
         clauses = []
         for key, (start, end) in zip(keys, spans, strict=True):
             intent = dict(self._cache[key][0])
@@ -200,6 +197,44 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             clauses.append({"text": key[0], "start": start, "end": end, "intent": intent,
                             "question": question})
         return clauses
+
+    def _ranked(
+        self, text: str, tokens: list[Any], spans: list[tuple[int, int]]
+    ) -> list[tuple[str, str]]:
+        """The cache keys of ``spans`` of ``text``, each ranked (and cached)."""
+        keys = [
+            (text[start:end],
+             " ".join(t.text.lower() for t in tokens if t.start >= start and t.end <= end))
+            for start, end in spans
+        ]
+        missing = [k for k in dict.fromkeys(keys) if k not in self._cache]
+        if missing:
+            self._rank([Message(data={TEXT: k[0]}) for k in missing], missing,
+                       [k[1] for k in missing])
+        return keys
+
+    def _run_on(
+        self, text: str, tokens: list[Any], top: dict[str, Any]
+    ) -> list[tuple[int, int]]:
+        """Two questions typed or dictated without a break ("要带什么资料多久能办好"): the
+        word boundary (``bot.nlu.clauses.inner_cuts``) where one part still asks what the
+        whole message asks and the other part something else, both at least
+        ``run_on_confidence`` sure (the surest such cut); the whole text when no cut is."""
+        cuts = inner_cuts(text, [t.start for t in tokens])
+        if not cuts or not _asks_else(top["name"]):
+            return [(0, len(text))]
+        spans = [((0, cut), (cut, len(text))) for cut in cuts]
+        keys = self._ranked(text, tokens, [s for pair in spans for s in pair])
+        best, best_confidence = None, self.config["run_on_confidence"]
+        for number, pair in enumerate(spans):
+            left = self._cache[keys[2 * number]][0]
+            right = self._cache[keys[2 * number + 1]][0]
+            names = {left["name"], right["name"]}
+            sure = min(left["confidence"], right["confidence"])
+            if (len(names) == 2 and top["name"] in names and all(map(_asks_else, names))
+                    and sure >= best_confidence):
+                best, best_confidence = pair, sure
+        return list(best) if best else [(0, len(text))]
 
     def _first_question(
         self, top: dict[str, Any], clauses: list[dict[str, Any]]
@@ -237,6 +272,11 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             self._cache[key] = [
                 {"name": str(classes[i]), "confidence": float(row[i])} for i in order
             ]
+
+
+def _asks_else(intent: str) -> bool:
+    """Whether a part of a run-on message with this intent may be a question of its own."""
+    return intent.startswith("faq_") or intent in RUN_ON
 
 
 _VECTORIZER_PARAMS = ("analyzer", "ngram_range", "token_pattern", "sublinear_tf")

@@ -248,3 +248,37 @@ async def test_another_fields_value_is_never_stored_in_the_asked_field(
     assert set_slots[asked] is None
     assert f"这看起来是{title}" in texts(dispatcher)
     assert set_slots["failed_attempts"] == {asked: 1}
+
+
+async def test_a_guide_question_after_a_cancel_is_answered_too(service) -> None:
+    from actions.tickets import ActionConfirmCancel
+
+    tr = with_clauses(tracker("取消我的申请 然后告诉我怎么联系客服", "cancel_ticket",
+                              active_loop=None),
+                      ("取消我的申请", "cancel_ticket", 1.0),
+                      ("然后告诉我怎么联系客服", "faq_contact_support", 0.83))
+    dispatcher = await run(ActionConfirmCancel(), tr)
+    said = answers(dispatcher)
+    assert "没有可以取消的处理中工单" in dispatcher.messages[0]["text"] and said[0] == []
+    assert ["faq_contact_support"] in said
+
+
+async def test_a_less_sure_guide_question_after_a_status_is_offered(service) -> None:
+    from actions.tickets import ActionCheckStatus
+
+    tr = with_clauses(tracker("我的进度到哪了 另外审核多久", "check_status", active_loop=None),
+                      ("我的进度到哪了", "check_status", 0.95),
+                      ("另外审核多久", "faq_audit", 0.6))
+    dispatcher = await run(ActionCheckStatus(), tr)
+    assert all(not a for a in answers(dispatcher))  # nothing but the status is answered
+    payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
+    assert "/faq_audit" in payloads
+
+
+async def test_a_status_alone_answers_nothing_else(service) -> None:
+    from actions.tickets import ActionCheckStatus
+
+    dispatcher = await run(ActionCheckStatus(),
+                           tracker("我的进度到哪了", "check_status", active_loop=None))
+    payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
+    assert payloads == ["/request_unbind"] and all(not a for a in answers(dispatcher))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.nlu.clauses import split_clauses
+from bot.nlu.clauses import asks, inner_cuts, split_clauses
 
 
 def clauses(text: str) -> list[str]:
@@ -21,6 +21,7 @@ def clauses(text: str) -> list[str]:
     ("能线上办吗要带什么资料", ["能线上办吗", "要带什么资料"]),  # dictated, no punctuation
     ("不用了,谢谢,另外审核要几天", ["不用了", "谢谢", "另外审核要几天"]),
     ("资料我知道了此外钱会冻结吗", ["资料我知道了", "此外钱会冻结吗"]),
+    ("培训交接呢测试验证又是啥", ["培训交接呢", "测试验证又是啥"]),  # "呢" like "吗"
 ])
 def test_two_questions_are_two_clauses(text: str, expected: list[str]) -> None:
     assert clauses(text) == expected
@@ -37,3 +38,21 @@ def test_one_question_stays_one_clause(text: str) -> None:
 def test_offsets_point_into_the_text() -> None:
     text = "  要带什么资料？  多久能办完 "
     assert [text[a:b] for a, b in split_clauses(text)] == ["要带什么资料", "多久能办完"]
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("要带什么资料", True), ("多久能办好", True), ("要不要备份", True), ("能线上办吗", True),
+    ("机器坏了", False), ("我要解绑", False), ("数据迁移", False),
+])
+def test_a_question_has_a_question_word_or_form(piece: str, expected: bool) -> None:
+    assert asks(piece) is expected
+
+
+def test_run_on_questions_may_be_cut_between_their_question_words() -> None:
+    text = "要带什么资料多久能办好"
+    words = [0, 1, 2, 4, 6, 8, 9, 10]  # 要 带 什么 资料 多久 能 办 好
+    assert text[:6] + "|" + text[6:] in {text[:c] + "|" + text[c:]
+                                        for c in inner_cuts(text, words)}
+    # each side must ask something and be long enough to: no cut inside one question
+    assert inner_cuts("审核要多久", [0, 2, 3]) == []
+    assert inner_cuts("我要解绑要带什么资料", [0, 2, 4, 5, 6, 8]) == []

@@ -145,3 +145,43 @@ def test_a_request_to_unbind_lets_a_guide_question_lead(classifier) -> None:
 
 def test_pinyin_is_a_feature(classifier, tokenizer) -> None:
     assert "pinyin" in classifier._model  # homophones share these features
+
+
+CHINESE = {
+    "faq_materials": ["要带什么资料", "需要什么资料", "资料要带什么", "带哪些资料", "什么材料"],
+    "faq_audit": ["多久能办好", "要多久", "审核多久", "几天能办好", "多久审核完"],
+    "greet": ["你好", "您好", "你好啊"],
+}
+
+
+def _by_character(*texts: str) -> list[Message]:
+    """Messages tokenised one character a token (as if every character were a word)."""
+    from rasa.nlu.tokenizers.tokenizer import Token as RasaToken
+
+    messages = []
+    for text in texts:
+        message = Message(data={TEXT: text})
+        message.set("text_tokens", [RasaToken(ch, i) for i, ch in enumerate(text)])
+        messages.append(message)
+    return messages
+
+
+def test_two_questions_run_together_are_cut_where_the_second_begins(tmp_path: Path) -> None:
+    data = TrainingData([
+        message for intent, texts in CHINESE.items() for message in _by_character(*texts)
+    ])
+    for message, (intent, _) in zip(
+        data.training_examples,
+        [(i, t) for i, texts in CHINESE.items() for t in texts], strict=True,
+    ):
+        message.set(INTENT, intent)
+    clf = TfidfIntentClassifier.create(
+        TfidfIntentClassifier.get_default_config(), LocalModelStorage(tmp_path),
+        Resource("clf"), ExecutionContext(GraphSchema({}), "test"))
+    clf.train(data)
+    [run_on, single] = clf.process(_by_character("要带什么资料多久能办好", "要带什么资料"))
+    assert run_on.get(INTENT)["name"] == "faq_materials"
+    clauses = run_on.get("clauses")
+    assert [c["text"] for c in clauses] == ["要带什么资料", "多久能办好"]
+    assert [c["intent"]["name"] for c in clauses] == ["faq_materials", "faq_audit"]
+    assert single.get("clauses") is None
