@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+from rasa.shared.constants import DEFAULT_SENDER_ID
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -31,7 +32,9 @@ def copy_tracker(self: DialogueStateTracker) -> DialogueStateTracker:
     """``DialogueStateTracker.copy`` without the replay (Rasa's for other tracker kinds)."""
     if type(self) is not DialogueStateTracker or type(self.slots) is not dict:
         return RASA_COPY(self)
-    new = self.init_copy()
+    # init_copy, without copying and resetting slots that are replaced just below
+    new = DialogueStateTracker(self.sender_id or DEFAULT_SENDER_ID, [],
+                               self._max_event_history, is_rule_tracker=self.is_rule_tracker)
     new.events = new._create_events(list(self.events))
     new.slots = {name: copy.copy(slot) for name, slot in self.slots.items()}
     new.latest_action = dict(self.latest_action) if self.latest_action is not None else None
