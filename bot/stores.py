@@ -150,13 +150,15 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
         """Rasa's ``SQLTrackerStore.save``, with one multi-row insert instead of ORM objects.
 
         Events already stored are known without a count when this store handed the
-        tracker out; the saved tracker is kept for the next turn if nothing was redacted.
+        tracker out, and are none when the sender has no stored event (a new
+        conversation); the saved tracker is kept for the next turn if nothing was redacted.
         """
         await self.stream_events(tracker)
         with self.session_scope() as session:
             stored = self.cache.stored_count(tracker)
-            if stored is None:
-                stored = self._stored_count(session, tracker.sender_id)
+            if stored is None:  # a new conversation has none: no count query to build
+                none = self._newest_event_id(session, tracker.sender_id) is None
+                stored = 0 if none else self._stored_count(session, tracker.sender_id)
             rows = []
             unchanged = True
             for event in itertools.islice(tracker.events, stored, len(tracker.events)):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+from rasa.shared.constants import DEFAULT_SENDER_ID
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -31,13 +32,15 @@ def copy_tracker(self: DialogueStateTracker) -> DialogueStateTracker:
     """``DialogueStateTracker.copy`` without the replay (Rasa's for other tracker kinds)."""
     if type(self) is not DialogueStateTracker or type(self.slots) is not dict:
         return RASA_COPY(self)
-    new = self.init_copy()
+    # init_copy, without copying and resetting slots that are replaced just below
+    new = DialogueStateTracker(self.sender_id or DEFAULT_SENDER_ID, [],
+                               self._max_event_history, is_rule_tracker=self.is_rule_tracker)
     new.events = new._create_events(list(self.events))
     new.slots = {name: copy.copy(slot) for name, slot in self.slots.items()}
     new.latest_action = dict(self.latest_action) if self.latest_action is not None else None
-    if self.latest_message != UserUttered.empty():  # else init_copy's own placeholder
+    if not is_empty_message(self.latest_message):  # else init_copy's own placeholder
         new.latest_message = self.latest_message
-    if self.latest_bot_utterance != BotUttered.empty():
+    if not is_empty_utterance(self.latest_bot_utterance):
         new.latest_bot_utterance = self.latest_bot_utterance
     new.followup_action = self.followup_action
     new.active_loop = (dataclasses.replace(self.active_loop)
@@ -45,6 +48,26 @@ def copy_tracker(self: DialogueStateTracker) -> DialogueStateTracker:
     new._paused = self._paused
     copy_index(self, new)
     return new
+
+
+def is_empty_message(message: UserUttered) -> bool:
+    """``message == UserUttered.empty()``, without building the placeholder and
+    JSON-encoding entities (Rasa's ``__eq__``): no text, no intent name, no entities."""
+    if type(message) is not UserUttered:
+        return message == UserUttered.empty()
+    return message.text is None and message.intent_name is None and not message.entities
+
+
+def is_empty_utterance(utterance: BotUttered) -> bool:
+    """``utterance == BotUttered.empty()``: no text, and ``data`` and ``metadata`` hold
+    nothing but ``None`` values (Rasa compares their JSON encodings without the
+    ``None`` values; anything but plain dictionaries takes Rasa's way)."""
+    if (type(utterance) is not BotUttered or type(utterance.data) is not dict
+            or type(utterance.metadata) is not dict):
+        return utterance == BotUttered.empty()
+    return (utterance.text is None
+            and all(value is None for value in utterance.data.values())
+            and all(value is None for value in utterance.metadata.values()))
 
 
 def install() -> None:

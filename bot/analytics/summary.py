@@ -37,7 +37,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 
 from bot.analytics.sql import DAY_SECONDS, SHANGHAI_OFFSET
 
@@ -134,13 +134,50 @@ def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tu
     """Insert ``rows``, or add them to the rows already there (one executemany)."""
     if not rows:
         return
-    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    sql, order = _upsert_sql(conn.dialect, table, keys, add, either)
+    if order is None:  # named parameters (psycopg2): the rows as they are
+        conn.exec_driver_sql(sql, rows)
+    else:
+        conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
+
+
+def upsert_statement(dialect_name: str, table: Table, keys: tuple[str, ...],
+                     add: tuple[str, ...], either: tuple[str, ...] = ()) -> Any:
+    """``INSERT … ON CONFLICT (keys) DO UPDATE``: ``add`` columns summed, ``either``
+    columns or-ed (0/1 flags), the first channel kept."""
+    insert = (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(table)
     new = insert.excluded
     changes: dict[str, Any] = {name: table.c[name] + new[name] for name in add}
     changes.update({name: table.c[name] + new[name] - table.c[name] * new[name]
                     for name in either})  # logical OR of 0/1 flags
     changes["channel"] = func.coalesce(table.c.channel, new.channel)
-    conn.execute(insert.on_conflict_do_update(index_elements=list(keys), set_=changes), rows)
+    return insert.on_conflict_do_update(index_elements=list(keys), set_=changes)
+
+
+_compiled: dict[tuple[Any, ...], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def _upsert_sql(dialect: Dialect, table: Table, keys: tuple[str, ...], add: tuple[str, ...],
+                either: tuple[str, ...]) -> tuple[str, tuple[str, ...] | None]:
+    """:func:`upsert_statement` compiled once per dialect, with every column a parameter:
+    its SQL and, for positional parameters, the column of each.
+
+    SQLAlchemy has no cache key for ``ON CONFLICT`` statements and compiled both on every
+    turn (about a sixth of the Rasa server's CPU, docs/benchmarks.md). The columns here
+    take no bind processing (strings and integers), so the driver gets what SQLAlchemy
+    would have given it.
+    """
+    cache_key = (dialect.name, dialect.paramstyle, dialect.server_version_info,
+                 table.name, keys, add, either)
+    if cache_key not in _compiled:
+        columns = [column.name for column in table.columns]
+        compiled = upsert_statement(dialect.name, table, keys, add, either).compile(
+            dialect=dialect, column_keys=columns)
+        order = tuple(compiled.positiontup) if compiled.positional else None
+        if set(order or compiled.binds) != set(columns):
+            raise RuntimeError(f"unexpected parameters in the {table.name} upsert")
+        _compiled[cache_key] = (compiled.string, order)
+    return _compiled[cache_key]
 
 
 def apply(conn: Connection, changes: Iterable[tuple[str, Mapping[int, DayDelta]]]) -> None:

@@ -8,7 +8,7 @@ import io
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import MetaData, Table, select, text
 from sqlalchemy.engine import Engine
 from stats_support import (
     DAY1,
@@ -71,6 +71,69 @@ def test_counters_kept_by_the_tracker_store_equal_a_rebuild_from_events(
     assert len(kept) == 3 + 6  # three merchant-days; their intents
     assert summary.rebuild(stats_db) == 3
     assert counters() == kept
+
+
+def test_the_compiled_upsert_adds_up_as_sqlalchemys_statement(engine: Engine) -> None:
+    """``summary.apply`` sends its upserts as SQL compiled once; the counters it leaves
+    equal those of SQLAlchemy's own statement executed on a copy of both tables."""
+    summary.create(engine)
+    copies = MetaData()
+    twins = {t.name: t.to_metadata(copies, name=f"{t.name}_twin")
+             for t in (summary.days, summary.topics)}
+    for twin in twins.values():
+        twin.indexes.clear()  # their names are taken by the originals' indexes
+    copies.create_all(engine)
+    batches = []
+    for n, (channel, turns, flag, intent) in enumerate([
+        ("rest", 1, 0, "greet"), (None, 2, 1, "greet"), ("wechat", 0, 1, "ask_progress"),
+        ("rest", 3, 0, "greet"), (None, 1, 1, None),
+    ]):
+        delta = summary.DayDelta(channel=channel)
+        delta.counts.update(turns=turns, fallbacks=n % 2, handoff=flag, fail_merchant_id=n)
+        if intent:
+            delta.topics[intent] = turns + 1
+        batches.append([("m1", {20000 + n % 2: delta}), (f"m{n}", {20000: delta})])
+    for batch in batches:
+        with engine.begin() as conn:
+            summary.apply(conn, batch)
+            for table, keys, add, either in (
+                (summary.days, ("sender_id", "day"), summary.COUNTERS, summary.FLAGS),
+                (summary.topics, ("sender_id", "day", "intent"), ("messages",), ()),
+            ):
+                twin = twins[table.name]
+                rows = _delta_rows(table, batch)
+                if rows:
+                    conn.execute(summary.upsert_statement(
+                        conn.dialect.name, twin, keys, add, either), rows)
+
+    def contents(table: Table) -> list[tuple]:
+        with engine.connect() as conn:
+            return sorted(tuple(r) for r in conn.execute(select(table)))
+
+    try:
+        for table in (summary.days, summary.topics):
+            assert contents(table) == contents(twins[table.name])
+        turns = {(r[0], r[1]): r[3] for r in contents(summary.days)}
+        assert turns["m1", 20001] == 2 + 3 and turns["m1", 20000] == 1 + 2 + 0 + 1
+    finally:
+        copies.drop_all(engine)
+        with engine.begin() as conn:
+            conn.execute(summary.days.delete())
+            conn.execute(summary.topics.delete())
+
+
+def _delta_rows(table: Table, batch: list) -> list[dict]:
+    rows = []
+    for sender, deltas in batch:
+        for day, delta in deltas.items():
+            if table is summary.days:
+                rows.append({"sender_id": sender, "day": day, "channel": delta.channel,
+                             **delta.counts})
+            else:
+                rows += [{"sender_id": sender, "day": day, "intent": intent,
+                          "channel": delta.channel, "messages": n}
+                         for intent, n in delta.topics.items()]
+    return rows
 
 
 def test_retention_unlinks_counters_and_ratings_but_keeps_the_figures(

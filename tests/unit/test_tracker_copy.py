@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from rasa.shared.core.events import ActionExecuted, ConversationPaused, ConversationResumed
+from rasa.shared.core.events import (
+    ActionExecuted,
+    BotUttered,
+    ConversationPaused,
+    ConversationResumed,
+    UserUttered,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot import tracker_copy, tracker_history
@@ -51,3 +57,25 @@ def test_copies_equal_rasas_as_the_conversation_grows() -> None:
             tracker_history.event_index(theirs))  # the copy's update left ours alone
         assert all(a is not b for a, b in zip(ours.slots.values(), tracker.slots.values(),
                                                strict=True))
+
+
+def test_empty_placeholders_are_recognised_as_rasas_equality_does() -> None:
+    messages = [
+        UserUttered.empty(), UserUttered(None), UserUttered(""), UserUttered("hi"),
+        UserUttered(None, {"name": None}), UserUttered(None, {"name": "greet"}),
+        UserUttered(None, {}, [{"entity": "merchant_id", "value": "1"}]),
+        UserUttered(None, {}, []), UserUttered(None, {"confidence": 0.3}),
+    ]
+    for message in messages:
+        assert tracker_copy.is_empty_message(message) == (message == UserUttered.empty())
+    utterances = [
+        BotUttered.empty(), BotUttered(), BotUttered(""), BotUttered("hi"),
+        BotUttered(None, {"buttons": []}), BotUttered(None, {}), BotUttered(None, None),
+        BotUttered(None, {"elements": None}), BotUttered("hi", {}),
+        BotUttered(None, {}, {"utter_action": "utter_greet"}),
+        BotUttered(None, {}, {"model_id": None}), BotUttered(None, {"text": ""}),
+    ]
+    for utterance in utterances:
+        assert tracker_copy.is_empty_utterance(utterance) == (
+            utterance == BotUttered.empty()), (utterance.text, utterance.data)
+    assert [tracker_copy.is_empty_message(m) for m in messages[:3]] == [True, True, False]

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator
 from functools import lru_cache
 
-from rasa.core.policies.rule_policy import RulePolicy
+from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH, RulePolicy
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -41,15 +41,16 @@ ARGS = ((False, False, None), (True, False, None), (False, True, RULE_ONLY),
 def stock_rasa() -> Iterator[None]:
     """Rasa's own applied_events, past_states and RulePolicy states for the block."""
     ours = (DialogueStateTracker.applied_events, DialogueStateTracker.past_states,
-            RulePolicy._prediction_states)
+            RulePolicy._prediction_states, RulePolicy._get_possible_keys)
     DialogueStateTracker.applied_events = tracker_history.RASA_APPLIED_EVENTS
     DialogueStateTracker.past_states = tracker_history.RASA_PAST_STATES
     RulePolicy._prediction_states = rule_window.RASA_PREDICTION_STATES
+    RulePolicy._get_possible_keys = rule_window.RASA_GET_POSSIBLE_KEYS
     try:
         yield
     finally:
         (DialogueStateTracker.applied_events, DialogueStateTracker.past_states,
-         RulePolicy._prediction_states) = ours
+         RulePolicy._prediction_states, RulePolicy._get_possible_keys) = ours
 
 
 @lru_cache(maxsize=1)
@@ -193,3 +194,26 @@ def test_the_event_index_finds_what_a_scan_of_all_events_finds() -> None:
         starts = [e.timestamp for e in stored if isinstance(e, Started)]
         assert index.latest_session_start == (max(starts) if starts else None)
         assert index.earliest == min(e.timestamp for e in stored)
+
+
+def test_possible_rule_keys_equal_rasas_in_the_same_order() -> None:
+    """Same keys, iterated in the same order (``max`` breaks ties by it), for both rule
+    tables at every few events, with the whole history's states and the window's."""
+    policy, model_domain = _rule_policy()
+    tracker = DialogueStateTracker("m5", model_domain.slots)
+    checked = nonempty = 0
+    for index, event in enumerate(conversation()):
+        tracker.update(event)
+        if index % 3:
+            continue
+        with stock_rasa():
+            states = tracker.past_states(model_domain)
+        for table in (RULES, RULES_FOR_LOOP_UNHAPPY_PATH):
+            lookup = policy.lookup[table]
+            for seen in (states, states[-rule_window.window(policy):]):
+                ours = rule_window._get_possible_keys(policy, lookup, seen)
+                theirs = rule_window.RASA_GET_POSSIBLE_KEYS(policy, lookup, seen)
+                assert list(ours) == list(theirs), index
+                checked += 1
+                nonempty += bool(ours)
+    assert checked > 400 and nonempty > 100

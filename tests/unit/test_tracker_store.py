@@ -155,6 +155,32 @@ def test_another_process_writing_or_a_failed_turn_makes_the_store_reload(
     assert _dicts(again) == _dicts(_fresh_view(db, domain))
 
 
+def test_trackers_it_did_not_hand_out_store_only_their_new_events(
+    tmp_path: Path, domain: Domain
+) -> None:
+    """A new sender's tracker stores every event; another process's tracker of a known
+    sender only those after the stored ones, as Rasa's count decides."""
+    ours_db, rasa_db = tmp_path / "ours.db", tmp_path / "rasa.db"
+    for store_of, db in ((lambda url: RedactingSQLTrackerStore(domain, host=url), ours_db),
+                         (lambda url: SQLTrackerStore(domain, dialect="sqlite", db=url), rasa_db)):
+        url = f"sqlite:///{db}" if db == ours_db else str(db)
+        first, second = store_of(url), store_of(url)
+        clock = itertools.count(1_800_000_000)
+        for sender in ("m1", "m2"):
+            tracker = asyncio.run(first.get_or_create_tracker(sender))  # saved as it is
+            _session_start(tracker, clock)
+            _turn(tracker, "你好", clock)
+            asyncio.run(first.save(tracker))
+        theirs = asyncio.run(second.retrieve("m1"))
+        _turn(theirs, "SN12345678", clock)
+        asyncio.run(first.save(theirs))  # not handed out by ``first``
+    ours_rows, rasa_rows = _rows(ours_db), _rows(rasa_db)
+    assert len(ours_rows) == 2 * (1 + 3 + 5) + 5
+    assert [r[:2] + r[3:5] for r in ours_rows] == [r[:2] + r[3:5] for r in rasa_rows]
+    stamped = [[r[2] for r in rows if r[2] >= 1_800_000_000] for rows in (ours_rows, rasa_rows)]
+    assert stamped[0] == stamped[1]  # (the listen a new tracker starts with has the time)
+
+
 class _Broker(EventBroker):
     """Collects what the store publishes (a stand-in for Kafka or RabbitMQ)."""
 
@@ -185,7 +211,8 @@ def test_nothing_is_read_after_the_commit(tmp_path: Path, domain: Domain, monkey
     real_newest = store._newest_event_id
 
     def newest(session, sender_id):  # type: ignore[no-untyped-def]
-        assert session.in_transaction() and not committed, "read after the commit"
+        # (a new sender's save also reads it first, to know that nothing is stored yet)
+        assert not committed, "read after the commit"
         return real_newest(session, sender_id)
 
     real_scope = store.session_scope
