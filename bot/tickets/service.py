@@ -6,15 +6,13 @@ ORM objects. Database failures surface as :class:`TicketStoreUnavailable`.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
-from typing import Any
+from datetime import datetime, timezone
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -24,12 +22,12 @@ from bot.db import make_engine, writer
 from bot.fields import mask_merchant_id
 from bot.logmask import mask_personal
 from bot.redaction import redact_text
+from bot.tickets import ownership, rows
 from bot.tickets.models import (
     STEPS,
     OwnerCheckFailure,
     StepStatus,
     Ticket,
-    TicketCounter,
     TicketEvent,
     TicketStatus,
     TicketStep,
@@ -42,15 +40,11 @@ from bot.tickets.values import (
     OwnerCheck,
     OwnerCheckOutcome,
     StepOrderError,
-    StepView,
     ThrottlePolicy,
-    TicketClosed,
     TicketError,
-    TicketNotFound,
     TicketStoreUnavailable,
     TicketView,
     _text,
-    format_ticket_no,
     normalize_phone,
     parse_ticket_no,
     shanghai_day,
@@ -92,8 +86,8 @@ class TicketService:
         if number is None:
             return None
         with self._session() as s:
-            ticket = _by_number(s, number)
-            return _view(ticket) if ticket else None
+            ticket = rows.by_number(s, number)
+            return rows.view(ticket) if ticket else None
 
     def tickets_for_sender(self, sender_id: str) -> tuple[TicketView, ...]:
         """A conversation's tickets, newest first."""
@@ -114,17 +108,17 @@ class TicketService:
     def open_ticket_for_merchant(self, merchant_id: str) -> TicketView | None:
         """The merchant's open ticket, if any."""
         with self._session() as s:
-            ticket = _open_for_merchant(s, merchant_id.strip())
-            return _view(ticket) if ticket else None
+            ticket = rows.open_for_merchant(s, merchant_id.strip())
+            return rows.view(ticket) if ticket else None
 
     def history(self, ticket_no: str) -> tuple[EventView, ...]:
         """The ticket's change history, oldest first."""
         number = self._require_number(ticket_no)
         with self._session() as s:
-            ticket = _by_number(s, number)
+            ticket = rows.by_number(s, number)
             if ticket is None:
-                raise _not_found(number)
-            rows = s.execute(
+                raise rows.not_found(number)
+            events = s.execute(
                 select(TicketEvent)
                 .where(TicketEvent.ticket_id == ticket.id)
                 .order_by(TicketEvent.id)
@@ -139,7 +133,7 @@ class TicketService:
                     actor=e.actor,
                     created_at=e.created_at,
                 )
-                for e in rows
+                for e in events
             )
 
     # commands
@@ -155,10 +149,10 @@ class TicketService:
         for _ in range(OPEN_ATTEMPTS):
             try:
                 with self._session(write=True) as s:
-                    existing = _open_for_merchant(s, req.merchant_id)
+                    existing = rows.open_for_merchant(s, req.merchant_id)
                     if existing is not None:
-                        return OpenResult(_view(existing), created=False)
-                    view = _view(self._insert_ticket(s, req, actor))
+                        return OpenResult(rows.view(existing), created=False)
+                    view = rows.view(self._insert_ticket(s, req, actor))
                 log.info("opened ticket %s via %s", view.ticket_no, view.channel)
                 return OpenResult(view, created=True)
             except IntegrityError:
@@ -195,7 +189,7 @@ class TicketService:
         actor = _text("actor", actor, 64)
         number = self._require_number(ticket_no)
         with self._session(write=True) as s:
-            ticket = _lock_open_ticket(s, number)
+            ticket = rows.lock_open_ticket(s, number)
             index = STEPS.index(name)
             if new is StepStatus.DONE:
                 pending = [x.name for x in ticket.steps[:index] if x.status != new.value]
@@ -206,12 +200,12 @@ class TicketService:
             now = self._now()
             row = ticket.steps[index]
             changed = (row.status, row.note) != (new.value, note)
-            _record(s, ticket, now, actor, note, row.name, row.status, new.value)
+            rows.record(s, ticket, now, actor, note, row.name, row.status, new.value)
             row.status, row.note, row.updated_at = new.value, note, now
             ticket.updated_at = now
             if name == STEPS[-1] and new is StepStatus.DONE:
                 ticket.status = TicketStatus.COMPLETED.value
-                _record(s, ticket, now, actor, note, None, "open", ticket.status)
+                rows.record(s, ticket, now, actor, note, None, "open", ticket.status)
             s.flush()
             if changed:  # the merchant is told, in this same transaction
                 from bot.outbox.notices import write_step_notice  # (imports bot.tickets)
@@ -219,7 +213,7 @@ class TicketService:
                 write_step_notice(s, ticket, name, new.value, note, now)
             if also is not None:
                 also(s)
-            return _view(ticket)
+            return rows.view(ticket)
 
     def cancel_ticket(self, ticket_no: str, actor: str = "system", note: str = "") -> TicketView:
         """Cancel an open ticket: every step not yet done becomes 已取消."""
@@ -227,18 +221,18 @@ class TicketService:
         actor = _text("actor", actor, 64)
         number = self._require_number(ticket_no)
         with self._session(write=True) as s:
-            ticket = _lock_open_ticket(s, number)
+            ticket = rows.lock_open_ticket(s, number)
             now = self._now()
             cancelled = StepStatus.CANCELLED.value
             for row in ticket.steps:
                 if row.status != StepStatus.DONE.value:
-                    _record(s, ticket, now, actor, note, row.name, row.status, cancelled)
+                    rows.record(s, ticket, now, actor, note, row.name, row.status, cancelled)
                     row.status, row.updated_at = cancelled, now
             ticket.status = TicketStatus.CANCELLED.value
             ticket.updated_at = now
-            _record(s, ticket, now, actor, note, None, "open", ticket.status)
+            rows.record(s, ticket, now, actor, note, None, "open", ticket.status)
             s.flush()
-            return _view(ticket)
+            return rows.view(ticket)
 
     def anonymise_closed(self, before: datetime, actor: str = "privacy") -> int:
         """Blank the personal fields of closed tickets last changed before ``before``.
@@ -251,14 +245,14 @@ class TicketService:
         """
         actor = _text("actor", actor, 64)
         with self._session(write=True) as s:
-            rows = s.execute(
+            closed = s.execute(
                 select(Ticket)
                 .where(Ticket.status != TicketStatus.OPEN.value)
                 .where(Ticket.updated_at < before.astimezone(timezone.utc))
                 .where(~Ticket.merchant_id.contains("*"))
                 .with_for_update()
             ).scalars().all()
-            for ticket in rows:
+            for ticket in closed:
                 ticket.merchant_id = mask_merchant_id(ticket.merchant_id)
                 ticket.contact_phone = ticket.reason_detail = ""
                 ticket.serial_number = ticket.sender_id = ""
@@ -268,9 +262,9 @@ class TicketService:
                     select(TicketEvent).where(TicketEvent.ticket_id == ticket.id)
                 ).scalars():
                     event.note = mask_personal(event.note)
-                _record(s, ticket, self._now(), actor, "个人信息已按保留期限清除", None,
-                        ticket.status, ticket.status)
-            count = len(rows)
+                rows.record(s, ticket, self._now(), actor, "个人信息已按保留期限清除", None,
+                            ticket.status, ticket.status)
+            count = len(closed)
         if count:
             log.info("anonymised %d closed ticket(s) older than %s", count, before.date())
         return count
@@ -288,11 +282,11 @@ class TicketService:
 
         def find(s: Session) -> tuple[Ticket, ...]:
             number = parse_ticket_no(ticket_no)
-            ticket = _by_number(s, number) if number else None
+            ticket = rows.by_number(s, number) if number else None
             return (ticket,) if ticket is not None else ()
 
         return self._check_owner(
-            requester, owner_check_subject(ticket_no), find, merchant_id, phone_last4
+            requester, ownership.owner_check_subject(ticket_no), find, merchant_id, phone_last4
         )
 
     def verify_merchant_owner(
@@ -316,7 +310,7 @@ class TicketService:
             )
 
         return self._check_owner(
-            requester, merchant_check_subject(merchant_id), find, merchant_id, phone_last4
+            requester, ownership.merchant_check_subject(merchant_id), find, merchant_id, phone_last4
         )
 
     def _check_owner(
@@ -328,28 +322,15 @@ class TicketService:
         phone_last4: str,
     ) -> OwnerCheck:
         requester = _text("requester", requester, 255)
-        policy = self.throttle
         now = self._now()
         with self._session(write=True) as s:
-            if s.get_bind().dialect.name == "postgresql":
-                # One lock per key, always taken in the same order (no deadlocks).
-                for key in sorted({f"requester:{requester}", f"subject:{subject}"}):
-                    s.execute(select(func.pg_advisory_xact_lock(func.hashtext(key))))
-            s.execute(
-                delete(OwnerCheckFailure)
-                .where(OwnerCheckFailure.failed_at < now - policy.window - policy.lockout)
-                .execution_options(synchronize_session=False)
-            )
-            locks = [
-                _locked_until(_failure_times(s, OwnerCheckFailure.requester, requester), policy),
-                _locked_until(_failure_times(s, OwnerCheckFailure.subject, subject), policy),
-            ]
-            until = max((moment for moment in locks if moment is not None), default=None)
-            if until is not None and until > now:
+            until = ownership.locked_until(s, now, self.throttle, requester, subject)
+            if until is not None:
                 return OwnerCheck(OwnerCheckOutcome.THROTTLED, locked_until=until)
-            matches = [t for t in find(s) if _owner_matches(t, merchant_id, phone_last4)]
+            matches = [t for t in find(s) if ownership.owner_matches(t, merchant_id,
+                                                                     phone_last4)]
             if matches:
-                views = tuple(_view(t) for t in matches)
+                views = tuple(rows.view(t) for t in matches)
                 first = next((v for v in views if v.is_open), views[0])
                 return OwnerCheck(OwnerCheckOutcome.MATCH, ticket=first, tickets=views)
             s.add(OwnerCheckFailure(requester=requester, subject=subject, failed_at=now))
@@ -377,22 +358,22 @@ class TicketService:
     def _require_number(self, ticket_no: str) -> str:
         number = parse_ticket_no(ticket_no)
         if number is None:
-            raise _not_found(ticket_no)
+            raise rows.not_found(ticket_no)
         return number
 
     def _list(self, condition: object) -> tuple[TicketView, ...]:
         with self._session() as s:
-            rows = s.execute(
+            found = s.execute(
                 select(Ticket)
                 .where(condition)  # type: ignore[arg-type]
                 .order_by(Ticket.created_at.desc(), Ticket.id.desc())
             ).scalars()
-            return tuple(_view(t) for t in rows)
+            return tuple(rows.view(t) for t in found)
 
     def _insert_ticket(self, s: Session, req: OpenRequest, actor: str) -> Ticket:
         now = self._now()
         ticket = Ticket(
-            ticket_no=_next_number(s, shanghai_day(now)),
+            ticket_no=rows.next_number(s, shanghai_day(now)),
             merchant_id=req.merchant_id,
             reason_category=req.reason_category,
             reason_detail=req.reason_detail,
@@ -416,148 +397,6 @@ class TicketService:
         )
         s.add(ticket)
         s.flush()
-        _record(s, ticket, now, actor, "", None, None, TicketStatus.OPEN.value)
+        rows.record(s, ticket, now, actor, "", None, None, TicketStatus.OPEN.value)
         s.flush()
         return ticket
-
-
-def _next_number(s: Session, day: date) -> str:
-    """Allocate the day's next sequence inside the caller's transaction."""
-    key = f"{day:%Y%m%d}"
-    bump = (
-        update(TicketCounter)
-        .where(TicketCounter.day == key)
-        .values(seq=TicketCounter.seq + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if s.execute(bump).rowcount == 0:
-        try:
-            with s.begin_nested():
-                s.execute(insert(TicketCounter).values(day=key, seq=0))
-        except IntegrityError:
-            pass  # a concurrent transaction created the day's row first
-        s.execute(bump)
-    seq = s.execute(select(TicketCounter.seq).where(TicketCounter.day == key))
-    return format_ticket_no(day, seq.scalar_one())
-
-
-def _by_number(s: Session, number: str, lock: bool = False) -> Ticket | None:
-    stmt = select(Ticket).where(Ticket.ticket_no == number)
-    if lock:
-        stmt = stmt.with_for_update()
-    return s.execute(stmt).scalar_one_or_none()
-
-
-def _open_for_merchant(s: Session, merchant_id: str) -> Ticket | None:
-    return s.execute(
-        select(Ticket)
-        .where(Ticket.merchant_id == merchant_id)
-        .where(Ticket.status == TicketStatus.OPEN.value)
-    ).scalar_one_or_none()
-
-
-def _lock_open_ticket(s: Session, number: str) -> Ticket:
-    ticket = _by_number(s, number, lock=True)
-    if ticket is None:
-        raise _not_found(number)
-    if ticket.status != TicketStatus.OPEN.value:
-        label = TicketStatus.label_of(ticket.status)
-        raise TicketClosed(
-            f"工单 {number} {label}，不能再修改 / ticket {number} is {ticket.status}"
-        )
-    return ticket
-
-
-def _not_found(ticket_no: str) -> TicketNotFound:
-    return TicketNotFound(f"找不到工单 {ticket_no} / no ticket {ticket_no!r}")
-
-
-def _record(
-    s: Session,
-    ticket: Ticket,
-    now: datetime,
-    actor: str,
-    note: str,
-    step: str | None,
-    old: str | None,
-    new: str,
-) -> None:
-    s.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            step=step,
-            old_status=old,
-            new_status=new,
-            note=note,
-            actor=actor,
-            created_at=now,
-        )
-    )
-
-
-def _owner_matches(ticket: Ticket, merchant_id: str, phone_last4: str) -> bool:
-    merchant_ok = hmac.compare_digest(
-        ticket.merchant_id.encode(), (merchant_id or "").strip().encode()
-    )
-    tail = (phone_last4 or "").strip()
-    phone_ok = len(tail) == 4 and hmac.compare_digest(
-        ticket.contact_phone[-4:].encode(), tail.encode()
-    )
-    return merchant_ok and phone_ok
-
-
-def owner_check_subject(ticket_no: str) -> str:
-    """The throttling key of a ticket number: canonical when well formed, else as typed."""
-    return parse_ticket_no(ticket_no) or (ticket_no or "").strip().upper()[:64]
-
-
-def merchant_check_subject(merchant_id: str) -> str:
-    """The throttling key of a merchant number (cannot look like a ticket number)."""
-    return f"M:{(merchant_id or '').strip()}"[:64]
-
-
-def _failure_times(s: Session, column: Any, value: str) -> list[datetime]:
-    return list(
-        s.execute(
-            select(OwnerCheckFailure.failed_at)
-            .where(column == value)
-            .order_by(OwnerCheckFailure.failed_at)
-        ).scalars()
-    )
-
-
-def _locked_until(failures: Sequence[datetime], policy: ThrottlePolicy) -> datetime | None:
-    """End of the latest lockout: ``max_failures`` failures within ``window``."""
-    n = policy.max_failures
-    until: datetime | None = None
-    for i in range(len(failures) - n + 1):
-        if failures[i + n - 1] - failures[i] <= policy.window:
-            end = failures[i + n - 1] + policy.lockout
-            until = end if until is None or end > until else until
-    return until
-
-
-def _view(t: Ticket) -> TicketView:
-    return TicketView(
-        ticket_no=t.ticket_no,
-        merchant_id=t.merchant_id,
-        reason_category=t.reason_category,
-        reason_detail=t.reason_detail,
-        serial_number=t.serial_number,
-        contact_phone=t.contact_phone,
-        channel=t.channel,
-        sender_id=t.sender_id,
-        status=t.status,
-        created_at=t.created_at,
-        updated_at=t.updated_at,
-        steps=tuple(
-            StepView(
-                position=x.position,
-                name=x.name,
-                status=x.status,
-                note=x.note,
-                updated_at=x.updated_at,
-            )
-            for x in t.steps
-        ),
-    )

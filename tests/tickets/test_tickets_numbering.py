@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.tickets.service import _locked_until
+from bot.tickets.ownership import lockout_end as _locked_until
 from bot.tickets.values import (
     InvalidTicketInput,
     ThrottlePolicy,

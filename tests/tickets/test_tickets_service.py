@@ -19,7 +19,7 @@ from bot.tickets import (
     TicketNotFound,
     TicketService,
 )
-from bot.tickets import service as service_module
+from bot.tickets import rows as ticket_rows
 from bot.tickets.models import Ticket, TicketCounter, TicketEvent, TicketStep
 
 
@@ -109,14 +109,14 @@ def test_lost_race_returns_the_winner(
 ) -> None:
     """The pre-check can miss a concurrent winner; the unique index then decides."""
     winner = service.open_ticket(make_request(sender_id="a"))
-    real = service_module._open_for_merchant
+    real = ticket_rows.open_for_merchant
     calls = {"n": 0}
 
     def miss_once(s, merchant_id):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         return None if calls["n"] == 1 else real(s, merchant_id)
 
-    monkeypatch.setattr(service_module, "_open_for_merchant", miss_once)
+    monkeypatch.setattr(ticket_rows, "open_for_merchant", miss_once)
     loser = service.open_ticket(make_request(sender_id="b"))
     assert not loser.created and loser.ticket == winner.ticket
     assert count(engine, Ticket) == 1
