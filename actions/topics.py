@@ -18,6 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.replies import record_candidate
 from actions.unbind_form import latest_text
 from bot.fields import classify_reason
+from bot.knowledge.aspects import Aspect, unstated_aspects
 from bot.knowledge.grounding import Grounding, ground
 from bot.knowledge.topics import Topic, follow_up_buttons, load_topics, topic_for_intent
 from bot.settings import Contacts
@@ -55,6 +56,39 @@ def utter_topic(
     chosen = [*extra, *follow_up_buttons(topic)] if buttons else list(extra)
     unique = list({b["payload"]: b for b in chosen}.values())
     dispatcher.utter_message(text=messages[-1], buttons=unique, answers=[topic.intent])
+
+
+def topic_text(tracker: Tracker, topic: Topic) -> str:
+    """What the merchant asked about ``topic``: the clauses ranked as it, or the whole
+    message when it was not split (or no clause ranks as the topic)."""
+    clauses = [c for c in tracker.latest_message.get("clauses") or ()
+               if (c.get("intent") or {}).get("name") == topic.intent]
+    return " ".join(str(c.get("text") or "") for c in clauses) or latest_text(tracker)
+
+
+def utter_unstated(
+    dispatcher: CollectingDispatcher, topic: Topic, aspects: Sequence[Aspect],
+    offer_topic: bool = True, extra: Sequence[dict[str, str]] = (),
+) -> None:
+    """The guide does not state what was asked (its cost, how long, where …): say so,
+    give the ways to contact support (the contact topic's answer, details from
+    configuration) and offer the topic the question was closest to."""
+    names = "、".join(aspect.name for aspect in aspects)
+    dispatcher.utter_message(
+        text=f"解绑指南里没有写明{names}，我不能替海科融通回答，以免说错。"
+             "这类具体问题请以海科融通客服的答复为准。",
+        answers=["out_of_scope", "faq_contact_support"], unstated=[a.id for a in aspects],
+    )
+    contact = load_topics()["contact_support"]
+    buttons = list(extra)
+    if offer_topic and topic.id != contact.id:
+        buttons.append({"title": f"查看“{topic.title}”", "payload": topic.payload})
+    buttons.append(HANDOFF_BUTTON)
+    unique = list({b["payload"]: b for b in buttons}.values())
+    messages = contact.render(Contacts.from_env())
+    for message in messages[:-1]:
+        dispatcher.utter_message(text=message, answers=[contact.intent])
+    dispatcher.utter_message(text=messages[-1], buttons=unique, answers=[contact.intent])
 
 
 def questions(tracker: Tracker, confident: bool = True) -> list[str]:
@@ -148,8 +182,13 @@ class ActionAnswerTopic(Action):
         if second_topic is not None and second_was_asked_first(tracker, topic, second_topic):
             topic, second_topic = second_topic, topic
         quiet = in_form or start_form  # the form asks its question next
-        utter_topic(dispatcher, topic.id, buttons=not quiet and second_topic is None,
-                    extra=offer)
+        unstated = unstated_aspects(topic_text(tracker, topic), topic)
+        if unstated:  # "解绑收费吗" → the process topic says nothing about cost
+            utter_unstated(dispatcher, topic, unstated, extra=offer,
+                           offer_topic=confidence_of(tracker, topic.intent) >= LOW_CONFIDENCE)
+        else:
+            utter_topic(dispatcher, topic.id, buttons=not quiet and second_topic is None,
+                        extra=offer)
         if second_topic is not None:
             dispatcher.utter_message(text=f"您还问到“{second_topic.title}”：",
                                      answers=[second_topic.intent])
@@ -179,11 +218,15 @@ def utter_grounded(dispatcher: CollectingDispatcher, found: Grounding) -> None:
 
 def grounded_answer(dispatcher: CollectingDispatcher, tracker: Tracker) -> bool:
     """Answer from the best guide passage if it is trusted; True when answered."""
-    found = ground(latest_text(tracker),
-                   tracker.latest_message.get("intent_ranking") or [])
+    text = latest_text(tracker)
+    found = ground(text, tracker.latest_message.get("intent_ranking") or [])
     if found is None or not found.accepted():
         return False
-    utter_grounded(dispatcher, found)
+    unstated = unstated_aspects(text, found.topic)
+    if unstated:
+        utter_unstated(dispatcher, found.topic, unstated)
+    else:
+        utter_grounded(dispatcher, found)
     return True
 
 

@@ -1,0 +1,64 @@
+"""Aspects of a question the guide may not state (cost, duration, place …).
+
+A merchant asking "解绑收费吗" asks about the *cost* of unbinding; the topic the NLU
+picks (the process, the online application) says nothing about cost. When a message
+asks about an aspect that the chosen topic does not address, the bot says the guide
+does not state it instead of answering the neighbouring passage. The aspects and their
+cue words are data (``data/knowledge/aspects.yml``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from bot.knowledge.topics import Topic
+from bot.paths import DATA
+
+ASPECTS_PATH = DATA / "knowledge" / "aspects.yml"
+
+
+@dataclass(frozen=True)
+class Aspect:
+    """One thing a question can ask about, and the words that show it is addressed."""
+
+    id: str
+    name: str
+    cues: tuple[str, ...]
+    stated: tuple[str, ...]
+    ignore: tuple[str, ...] = ()
+
+    def asked_in(self, text: str) -> bool:
+        compact = "".join(text.split())
+        for phrase in self.ignore:
+            compact = compact.replace(phrase, " ")
+        return any(cue in compact for cue in self.cues)
+
+    def addressed_by(self, topic: Topic) -> bool:
+        """True when the topic's guide passages or its answer mention the aspect."""
+        text = "".join((*topic.sources, *topic.answer))
+        return any(word in text for word in self.stated)
+
+
+@lru_cache(maxsize=2)
+def load_aspects(path: Path = ASPECTS_PATH) -> tuple[Aspect, ...]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))["aspects"]
+    return tuple(
+        Aspect(item["id"], item["name"], tuple(item["cues"]), tuple(item["stated"]),
+               tuple(item.get("ignore") or ()))
+        for item in raw
+    )
+
+
+def asked_aspects(text: str) -> list[Aspect]:
+    """The aspects ``text`` asks about, in file order."""
+    return [aspect for aspect in load_aspects() if aspect.asked_in(text)]
+
+
+def unstated_aspects(text: str, topic: Topic) -> list[Aspect]:
+    """The aspects ``text`` asks about that ``topic`` does not address (empty when the
+    message asks about none, or the topic addresses every one asked)."""
+    return [aspect for aspect in asked_aspects(text) if not aspect.addressed_by(topic)]

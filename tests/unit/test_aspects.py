@@ -1,0 +1,50 @@
+"""Aspects a question asks about (cost, duration, place …) and whether a topic states them."""
+
+from bot.knowledge.aspects import asked_aspects, load_aspects, unstated_aspects
+from bot.knowledge.topics import load_topics
+
+TOPICS = load_topics()
+
+
+def ids(aspects) -> list[str]:
+    return [aspect.id for aspect in aspects]
+
+
+def test_every_aspect_has_cues_and_a_name() -> None:
+    for aspect in load_aspects():
+        assert aspect.name and aspect.cues and aspect.stated, aspect.id
+
+
+def test_a_cost_question_is_unstated_by_a_topic_that_names_no_cost() -> None:
+    assert ids(unstated_aspects("解绑要收费吗", TOPICS["process"])) == ["cost"]
+
+
+def test_an_aspect_the_topic_states_is_not_reported() -> None:
+    # The guide gives the POS application's review as 3-7个工作日 and mentions its fees.
+    assert unstated_aspects("风控审核要几天", TOPICS["pos_application"]) == []
+    assert unstated_aspects("申请新机收费吗", TOPICS["pos_application"]) == []
+    # The audit answer already says the guide gives no duration: answered as before.
+    assert unstated_aspects("审核要多久", TOPICS["audit"]) == []
+
+
+def test_a_place_the_guide_names_counts_as_stated() -> None:
+    assert unstated_aspects("线下网点在哪", TOPICS["contact_support"]) == []
+    assert ids(unstated_aspects("能不能在外地办", TOPICS["precautions"])) == ["place"]
+
+
+def test_a_message_without_an_aspect_is_unchanged() -> None:
+    assert asked_aspects("解绑要带什么资料") == []
+    assert unstated_aspects("解绑要带什么资料", TOPICS["materials"]) == []
+
+
+def test_phrases_that_only_look_like_an_aspect_are_ignored() -> None:
+    assert asked_aspects("这几天我能先准备点啥") == []
+    assert ids(asked_aspects("要几天才能办好")) == ["duration"]
+
+
+def test_traditional_characters_are_cues_too() -> None:
+    assert ids(asked_aspects("解綁費用多少")) == ["cost"]
+
+
+def test_several_aspects_are_reported_in_file_order() -> None:
+    assert ids(unstated_aspects("押金和手续费能退吗", TOPICS["funds"])) == ["cost", "refund"]
