@@ -73,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
                              "or DATABASE_URL_TEST), written to --out/benchmarks.md")
     parser.add_argument("--long-turns", type=int, default=600,
                         help="turns of the long conversation (in six buckets)")
+    parser.add_argument("--long-stores", default="SQLite,PostgreSQL",
+                        help="with --long-only: the tracker stores to hold it on "
+                             "(PostgreSQL only where a URL is configured)")
+    parser.add_argument("--reference", type=Path,
+                        help="with --long-only: a `rasa init` project already made and "
+                             "trained, reused instead of making one")
     parser.add_argument("--stats-conversations", type=int, default=100_000,
                         help="conversations generated for the 统计 page bench")
     parser.add_argument("--sets", default="hold-out,development,blind,blind-1",
@@ -99,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.stats_only:
         return stats_only(work, args.out or ROOT / "docs", args.stats_conversations)
     if args.long_only:
-        return long_only(work, args.out or ROOT / "docs", args.long_turns)
+        return long_only(work, args.out or ROOT / "docs", args.long_turns,
+                         tuple(args.long_stores.split(",")), args.reference)
     out = args.out or (Path(tempfile.mkdtemp(prefix="bench-out-")) if args.quick
                        else ROOT / "docs")
     settings = (quick_settings if args.quick else full_settings)(out.resolve())
@@ -183,14 +190,22 @@ def stats_only(work: Path, out: Path, conversations: int) -> int:
     return 0
 
 
-def long_only(work: Path, out: Path, turns: int) -> int:
+def long_only(work: Path, out: Path, turns: int, stores: tuple[str, ...],
+              reference: Path | None) -> int:
     """The long-conversation bench alone (``--long-only``); its section of benchmarks.md."""
+    from bot.bench.long import STORES
     from bot.bench.settings import MODEL
 
     if not MODEL.exists():
         print(f"no trained model at {MODEL}: run `make train` first", file=sys.stderr)
         return 2
-    results = long_conversation(work, out, turns)
+    if unknown := set(stores) - set(STORES):
+        print(f"unknown stores {sorted(unknown)}; known: {list(STORES)}", file=sys.stderr)
+        return 2
+    if reference and not list((reference / "models").glob("*.tar.gz")):
+        print(f"no trained model in {reference / 'models'}", file=sys.stderr)
+        return 2
+    results = long_conversation(work, out, turns, reference, stores)
     failed = [f"{r.bot} on {r.store}: {r.errors} of {len(r.latencies)} turns"
               for r in results if r.errors]
     if failed:
@@ -199,15 +214,16 @@ def long_only(work: Path, out: Path, turns: int) -> int:
     return 0
 
 
-def long_conversation(work: Path, out: Path, turns: int,
-                      reference: Path | None = None) -> list[LongResult]:
-    """Run the long conversation on SQLite (and PostgreSQL if configured), write its
-    section and plot into ``out``."""
+def long_conversation(work: Path, out: Path, turns: int, reference: Path | None = None,
+                      stores: tuple[str, ...] = ("SQLite", "PostgreSQL")) -> list[LongResult]:
+    """Run the long conversation on SQLite and PostgreSQL (if configured; either may be
+    left out), write its section and plot into ``out``."""
     from bot.bench import long, plots
     from bot.bench.settings import MODEL
 
     started_at = f"{datetime.datetime.now():%Y-%m-%d %H:%M}"
-    results = long.run(work, MODEL, turns, bucket=max(1, turns // 6), reference=reference)
+    results = long.run(work, MODEL, turns, bucket=max(1, turns // 6), reference=reference,
+                       stores=stores)
     plot = out / "bench" / "long_conversation.png"
     plot.parent.mkdir(parents=True, exist_ok=True)
     plots.long_conversation(results, plot)

@@ -25,6 +25,7 @@ from sqlalchemy.exc import OperationalError
 from bot.bench.load import percentile, timed_turn
 
 TARGET_GROWTH = 1.3
+STORES = ("SQLite", "PostgreSQL")
 
 # FAQ questions that each end in an answer (action_answer_topic), no form opened.
 OURS_FAQ = (
@@ -125,8 +126,10 @@ def _measure(work: Path, model: Path, reference: Path, store: str, url: str, tur
 
 
 def run(work: Path, model: Path, turns: int = 600, bucket: int = 100,
-        pg_url: str | None = None, reference: Path | None = None) -> list[LongResult]:
-    """Both bots on SQLite (files in ``work``) and, given a PostgreSQL URL, a new schema.
+        pg_url: str | None = None, reference: Path | None = None,
+        stores: Sequence[str] = STORES) -> list[LongResult]:
+    """Both bots on SQLite (files in ``work``) and, given a PostgreSQL URL, a new schema;
+    ``stores`` may leave either out.
 
     ``reference`` is a `rasa init` project already made; without one, one is made."""
     from bot.bench.stats import _pg_schema_url
@@ -136,10 +139,12 @@ def run(work: Path, model: Path, turns: int = 600, bucket: int = 100,
     if reference is None:
         print("rasa init --no-prompt (the reference bot)…", flush=True)
         reference, _ = create_reference(work)
-    results = _measure(work, model, reference, "SQLite",
-                       f"sqlite:///{work / 'long-tracker.db'}", turns, bucket)
+    results: list[LongResult] = []
+    if "SQLite" in stores:
+        results += _measure(work, model, reference, "SQLite",
+                            f"sqlite:///{work / 'long-tracker.db'}", turns, bucket)
     pg_url = pg_url or os.environ.get("BENCH_PG_URL") or os.environ.get("DATABASE_URL_TEST")
-    if pg_url and pg_url.startswith("postgresql"):
+    if "PostgreSQL" in stores and pg_url and pg_url.startswith("postgresql"):
         schema = f"bench_long_{uuid.uuid4().hex[:8]}"
         admin = make_engine(pg_url)
         try:

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -91,18 +92,39 @@ def test_stats_bench_alone_writes_its_section(tmp_path):
     assert all(int(events.replace(",", "")) > 400 for _, events in rows)
 
 
-def test_long_conversation_bench_alone_writes_its_section(tmp_path):
-    """``--long-only`` holds one conversation with ours and the reference on SQLite (and
-    PostgreSQL with DATABASE_URL_TEST), every turn answered, and writes its section and
-    plot, keeping the rest of the file."""
-    text = _section_alone(tmp_path, 900, "--long-only", "--long-turns", "12")
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """A `rasa init` project, made as `make bench` makes it, passed with ``--reference``."""
+    from bot.bench.training import create_reference
+
+    project, _ = create_reference(tmp_path_factory.mktemp("harness"))
+    return project
+
+
+def test_long_conversation_bench_alone_writes_its_section(tmp_path, reference):
+    """``--long-only`` holds one conversation with ours and the reference, every turn
+    answered, and writes its section and plot, keeping the rest of the file. One store
+    per run here (PostgreSQL where DATABASE_URL_TEST is set, else SQLite): the harness
+    does the same on each, and `make bench` runs both."""
+    store = "PostgreSQL" if os.environ.get("DATABASE_URL_TEST") else "SQLite"
+    text = _section_alone(tmp_path, 900, "--long-only", "--long-turns", "12",
+                          "--long-stores", store, "--reference", str(reference))
     assert text.startswith("# Benchmarks\n\nkept\n") and "<!-- long:end -->" in text
     rows = re.findall(r"^\| (ours|reference) \| (SQLite|PostgreSQL) \|((?: [\d.]+ \|){6}) "
                       r"([\d.]+)× \| 0 \|", text, re.MULTILINE)
-    stores = {"SQLite", "PostgreSQL"} if os.environ.get("DATABASE_URL_TEST") else {"SQLite"}
-    assert {(bot, store) for bot, store, _, _ in rows} == {
-        (bot, store) for bot in ("ours", "reference") for store in stores}
+    assert {(bot, row_store) for bot, row_store, _, _ in rows} == {
+        ("ours", store), ("reference", store)}
     assert (tmp_path / "bench" / "long_conversation.png").stat().st_size > 0
+
+
+def test_long_only_refuses_an_unknown_store_or_an_untrained_reference(tmp_path):
+    for args, said in ((("--long-stores", "MySQL"), "unknown stores ['MySQL']"),
+                       (("--reference", str(tmp_path)), "no trained model in")):
+        run = subprocess.run(
+            [sys.executable, "-m", "bot.bench", "--long-only", *args, "--out", str(tmp_path)],
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+            text=True, timeout=300)
+        assert run.returncode == 2 and said in run.stderr, run.stderr[-2000:]
 
 
 def test_long_conversation_buckets_and_reference_store():
