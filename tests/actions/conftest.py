@@ -64,7 +64,6 @@ def candidate_store(
 
 def _use(service: TicketService, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(form, "ticket_service", lambda: service)
-    monkeypatch.setattr("actions.tickets.ticket_service", lambda: service)
     handoffs = HandoffService(service.engine)
     monkeypatch.setattr("actions.handoff.handoff_service", lambda: handoffs)
 

@@ -251,7 +251,7 @@ async def test_another_fields_value_is_never_stored_in_the_asked_field(
 
 
 async def test_a_guide_question_after_a_cancel_is_answered_too(service) -> None:
-    from actions.tickets import ActionConfirmCancel
+    from actions.ticket_cancel import ActionConfirmCancel
 
     tr = with_clauses(tracker("取消我的申请 然后告诉我怎么联系客服", "cancel_ticket",
                               active_loop=None),
@@ -264,7 +264,7 @@ async def test_a_guide_question_after_a_cancel_is_answered_too(service) -> None:
 
 
 async def test_a_less_sure_guide_question_after_a_status_is_offered(service) -> None:
-    from actions.tickets import ActionCheckStatus
+    from actions.ticket_status import ActionCheckStatus
 
     tr = with_clauses(tracker("我的进度到哪了 另外审核多久", "check_status", active_loop=None),
                       ("我的进度到哪了", "check_status", 0.95),
@@ -276,7 +276,7 @@ async def test_a_less_sure_guide_question_after_a_status_is_offered(service) -> 
 
 
 async def test_a_status_alone_answers_nothing_else(service) -> None:
-    from actions.tickets import ActionCheckStatus
+    from actions.ticket_status import ActionCheckStatus
 
     dispatcher = await run(ActionCheckStatus(),
                            tracker("我的进度到哪了", "check_status", active_loop=None))

@@ -20,15 +20,10 @@ from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.form_corrections import ActionOfferCorrections, ActionResetField
-from actions.tickets import (
-    ActionCancelTicket,
-    ActionConfirmCancel,
-    ActionNothingToConfirm,
-    ActionOpenTicket,
-    ActionShowVerifiedTicket,
-    ValidateOwnershipForm,
-    render_ticket,
-)
+from actions.ticket_cancel import ActionCancelTicket, ActionConfirmCancel
+from actions.ticket_status import ActionShowVerifiedTicket, ValidateOwnershipForm
+from actions.ticket_views import render_ticket
+from actions.tickets import ActionNothingToConfirm, ActionOpenTicket
 from actions.unbind_form import (
     ActionStopForm,
     ActionSummariseRequest,

@@ -13,12 +13,8 @@ from typing import Any
 from actions_support import DOMAIN, FILLED, buttons, request, slot_events, texts, tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.tickets import (
-    CANNOT_REGISTER,
-    ActionCheckStatus,
-    ActionOpenTicket,
-    ActionShowVerifiedTicket,
-)
+from actions.ticket_status import ActionCheckStatus, ActionShowVerifiedTicket
+from actions.tickets import CANNOT_REGISTER, ActionOpenTicket
 from actions.unbind_form import ActionUnfinishedRequest, ValidateUnbindForm
 from bot.tickets import STEPS, TicketService, TicketView
 
