@@ -48,3 +48,14 @@ def test_traditional_characters_are_cues_too() -> None:
 
 def test_several_aspects_are_reported_in_file_order() -> None:
     assert ids(unstated_aspects("押金和手续费能退吗", TOPICS["funds"])) == ["cost", "refund"]
+
+
+def test_old_device_sim_card_legal_person_and_merchant_number_are_aspects() -> None:
+    assert ids(unstated_aspects("解绑后旧机器要寄回去吗", TOPICS["device_check"])) == ["old_device"]
+    assert ids(unstated_aspects("机器里的流量卡要单独注销吗", TOPICS["step_deregister"])) == [
+        "sim_card"]
+    assert ids(unstated_aspects("法人变更了还能解绑吗", TOPICS["materials"])) == [
+        "legal_person_change"]
+    assert ids(unstated_aspects("商户号忘了去哪查", TOPICS["rebind"])) == ["merchant_number_lookup"]
+    assert ids(asked_aspects("晚上十点还能办吗")) == ["service_hours"]
+    assert asked_aspects("法人身份证明要原件吗") == []
