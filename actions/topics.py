@@ -102,16 +102,18 @@ def other_clauses_text(tracker: Tracker, answered: Collection[str]) -> str:
 
 
 def utter_unstated_too(
-    dispatcher: CollectingDispatcher, aspects: Sequence[Aspect]
+    dispatcher: CollectingDispatcher, aspects: Sequence[Aspect], near: Topic | None = None
 ) -> None:
     """A further question of the same message about what the guide does not state (its
-    cost, how long): said so honestly after the answer, with a button to the contacts."""
+    cost, how long): said so honestly after the answer, with a button to the contacts
+    (and to ``near``, the topic that question was closest to)."""
     names = "、".join(aspect.name for aspect in aspects)
     contact = load_topics()["contact_support"]
+    shown = [topic_button(t) for t in (near, contact) if t is not None]
     dispatcher.utter_message(
-        text=f"您还问到{names}：解绑指南里没有写明，我不能替海科融通回答，以免说错。"
+        text=f"您还问到的{names}，解绑指南里没有写明，我不能替海科融通回答，以免说错。"
              "这类具体问题请以海科融通客服的答复为准。",
-        buttons=[topic_button(contact)],
+        buttons=list({b["payload"]: b for b in shown}.values()),
         answers=["out_of_scope"], unstated=[a.id for a in aspects],
     )
 
@@ -119,7 +121,7 @@ def utter_unstated_too(
 def unstated_elsewhere(tracker: Tracker, topics: Sequence[Topic]) -> list[Aspect]:
     """The aspects the other clauses ask that none of the answered ``topics`` states."""
     rest = other_clauses_text(tracker, [t.intent for t in topics])
-    return [a for a in asked_aspects(rest) if not any(a.addressed_by(t) for t in topics)]
+    return [a for a in asked_aspects(rest) if not any(a.addressed_by(t, rest) for t in topics)]
 
 
 def questions(tracker: Tracker, confident: bool = True) -> list[str]:
@@ -172,7 +174,7 @@ def answer_also_asked(
     maybe = [q for q in questions(tracker, confident=False)
              if q not in answered and topic_for_intent(q)]
     offered = [t for t in (topic_for_intent(q) for q in maybe[:1]) if t is not None]
-    unstated = [a for a in asked_aspects(rest) if not any(a.addressed_by(t) for t in offered)]
+    unstated = [a for a in asked_aspects(rest) if not any(a.addressed_by(t, rest) for t in offered)]
     if unstated:
         utter_unstated_too(dispatcher, unstated)
         return
@@ -232,7 +234,7 @@ class ActionAnswerTopic(Action):
         second_unstated = (unstated_aspects(topic_text(tracker, second_topic), second_topic)
                            if second_topic is not None else [])
         if second_unstated:  # "要带什么资料，要收费吗": the cost the guide does not state
-            utter_unstated_too(dispatcher, second_unstated)
+            utter_unstated_too(dispatcher, second_unstated, near=second_topic)
         elif second_topic is not None:
             dispatcher.utter_message(text=f"您还问到“{second_topic.title}”：",
                                      answers=[second_topic.intent])

@@ -59,3 +59,12 @@ def test_old_device_sim_card_legal_person_and_merchant_number_are_aspects() -> N
     assert ids(unstated_aspects("商户号忘了去哪查", TOPICS["rebind"])) == ["merchant_number_lookup"]
     assert ids(asked_aspects("晚上十点还能办吗")) == ["service_hours"]
     assert asked_aspects("法人身份证明要原件吗") == []
+
+
+def test_an_answer_saying_its_own_duration_is_not_given_covers_only_its_subject() -> None:
+    assert unstated_aspects("审核大概多久", TOPICS["audit"]) == []
+    assert unstated_aspects("交上去以后一般几天有结果", TOPICS["audit"]) == []
+    assert ids(unstated_aspects("解绑多久能办好", TOPICS["audit"])) == ["duration"]
+    assert unstated_aspects("冻结多久", TOPICS["step_freeze"]) == []
+    assert ids(unstated_aspects("多久", TOPICS["step_freeze"])) == ["duration"]
+    assert unstated_aspects("风控审核要几天", TOPICS["pos_application"]) == []  # its passage
