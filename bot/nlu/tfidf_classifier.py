@@ -244,9 +244,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     ) -> dict[str, Any] | None:
         """The first question among the clauses, when the whole message is a greeting or
         thanks that comes before it, or is unsure of itself, or a guide question after a
-        request of ``LEADS``; for a request to unbind, the first guide question. Its confidence is the higher of its clause's and the whole
-        message's, so that the ranking stays in order. (Two confident questions keep the
-        whole message's intent; the answer action answers both in the order asked.)"""
+        request of ``LEADS``; for a request to unbind, the first guide question. Its
+        confidence is the higher of its clause's and the whole message's, so that the
+        ranking stays in order. (Two confident questions keep the whole message's intent;
+        the answer action answers both in the order asked.)"""
         questions = [c["intent"] for c in clauses if c["question"]]
         if not questions or top["name"] == "share_secret":
             return None
