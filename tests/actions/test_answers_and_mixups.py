@@ -66,7 +66,8 @@ async def test_how_long_the_whole_unbind_takes_is_said_to_be_unstated() -> None:
     dispatcher = await run(ActionAnswerTopic(), tr)
     said = answers(dispatcher)
     assert said[0] == ["faq_materials"] and ["out_of_scope"] in said
-    assert "营业执照副本" in texts(dispatcher) and "所需时间，解绑指南里没有写明" in texts(dispatcher)
+    said_text = texts(dispatcher)
+    assert "营业执照副本" in said_text and "所需时间，解绑指南里没有写明" in said_text
     payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
     assert "/faq_audit" in payloads and "/faq_contact_support" in payloads
 
