@@ -20,6 +20,7 @@ from actions.unbind_form import latest_text
 from bot.fields import classify_reason
 from bot.knowledge.aspects import Aspect, asked_aspects, unstated_aspects
 from bot.knowledge.grounding import Grounding, ground
+from bot.knowledge.step_ordinal import ordinal_step
 from bot.knowledge.topics import Topic, follow_up_buttons, load_topics, topic_for_intent
 from bot.settings import Contacts
 
@@ -201,7 +202,7 @@ class ActionAnswerTopic(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         intent = tracker.get_intent_of_latest_message(skip_fallback_intent=True)
-        topic = topic_for_intent(intent)
+        topic = ordinal_step(latest_text(tracker)) or topic_for_intent(intent)
         if topic is None:
             dispatcher.utter_message(response="utter_out_of_scope")
             return []
@@ -310,6 +311,10 @@ class ActionSuggestTopics(Action):
         if low_confidence_streak(tracker.events) >= LOW_CONFIDENCE_STREAK:
             record_candidate(tracker, "fallback")
             return [FollowupAction("action_human_handoff")]
+        step = ordinal_step(latest_text(tracker))  # "第三步是啥": the step by its number
+        if step is not None:
+            utter_topic(dispatcher, step.id)
+            return []
         answered = grounded_answer(dispatcher, tracker)
         record_candidate(tracker, "low_confidence" if answered else "fallback")
         if answered:
