@@ -1,5 +1,7 @@
 """Aspects a question asks about (cost, duration, place …) and whether a topic states them."""
 
+import pytest
+
 from bot.knowledge.aspects import asked_aspects, load_aspects, unstated_aspects
 from bot.knowledge.topics import load_topics
 
@@ -68,3 +70,17 @@ def test_an_answer_saying_its_own_duration_is_not_given_covers_only_its_subject(
     assert unstated_aspects("冻结多久", TOPICS["step_freeze"]) == []
     assert ids(unstated_aspects("多久", TOPICS["step_freeze"])) == ["duration"]
     assert unstated_aspects("风控审核要几天", TOPICS["pos_application"]) == []  # its passage
+
+
+@pytest.mark.parametrize(("text", "topic", "aspect"), [
+    ("能不能加急办理", "process", "expedite"),
+    ("你们有上门服务吗", "contact_support", "home_visit"),
+    ("解绑要不要盖公章", "materials", "seal"),
+    ("人脸识别过不了怎么办", "materials", "identity_check"),
+    ("能开个解绑证明吗", "materials", "certificate"),
+    ("外国人能办解绑吗", "policy", "eligibility"),
+    ("去网点要预约吗", "contact_support", "queue"),
+    ("机器欠费了能解绑吗", "device_check", "cost"),
+])
+def test_more_that_the_guide_does_not_state(text: str, topic: str, aspect: str) -> None:
+    assert aspect in ids(unstated_aspects(text, TOPICS[topic]))
