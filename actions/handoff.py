@@ -10,6 +10,7 @@ configured contact and may leave a message (``leave_message_form``) that queues 
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -20,11 +21,13 @@ from rasa_sdk.types import DomainDict
 
 from bot.handoff.models import REASONS
 from bot.handoff.service import HandoffError, HandoffService
+from bot.knowledge.aspects import asked_aspects
+from bot.knowledge.topics import load_topics
 from bot.outbox.store import OutboxStore, OutboxUnavailable
 from bot.outbox.texts import handoff_text, notice_text
 
 from .replies import record_candidate
-from .topics import answer_also_asked, utter_topic
+from .topics import answer_also_asked, utter_topic, utter_unstated
 
 LEAVE_MESSAGE_BUTTONS = [
     {"title": "留言给客服", "payload": "/leave_message"},
@@ -132,6 +135,16 @@ class ActionLeaveMessage(Action):
         return [SlotSet("left_message", None)]
 
 
+_QUESTION = re.compile(r"(?:吗|嗎|么|麼|呢|[?？])\s*$|会不会|會不會|是不是")
+_REQUEST = re.compile(r"好吗|好嗎|行吗|行嗎|可以吗|可以嗎|好不好|行不行|帮我|幫我|请|請")
+
+
+def asks_rather_than_requests(text: str) -> bool:
+    """"会给我发短信通知吗" asks a question; "别老是通知我了好吗", "帮我打开通知" ask for
+    something to be done."""
+    return bool(_QUESTION.search(text)) and not _REQUEST.search(text)
+
+
 class ActionSetNotices(Action):
     """不要再通知我 / 打开通知: step-change notices for this conversation off or on."""
 
@@ -142,6 +155,13 @@ class ActionSetNotices(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
+        text = str(tracker.latest_message.get("text") or "")
+        aspects = asked_aspects(text)
+        if aspects and asks_rather_than_requests(text):
+            # "办完解绑会给我发短信通知吗" asks what happens; it turns nothing on or off.
+            utter_unstated(dispatcher, load_topics()["contact_support"], aspects,
+                           offer_topic=False)
+            return []
         enabled = intent == "notices_on"
         channel, sender = conversation(tracker)
         try:

@@ -18,8 +18,9 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.replies import record_candidate
 from actions.unbind_form import latest_text
 from bot.fields import classify_reason
-from bot.knowledge.aspects import Aspect, unstated_aspects
+from bot.knowledge.aspects import Aspect, asked_aspects, unstated_aspects
 from bot.knowledge.grounding import Grounding, ground
+from bot.knowledge.step_ordinal import ordinal_step
 from bot.knowledge.topics import Topic, follow_up_buttons, load_topics, topic_for_intent
 from bot.settings import Contacts
 
@@ -91,6 +92,39 @@ def utter_unstated(
     dispatcher.utter_message(text=messages[-1], buttons=unique, answers=[contact.intent])
 
 
+def other_clauses_text(tracker: Tracker, answered: Collection[str]) -> str:
+    """The clauses of a message split into several that no answered topic ranked as
+    ("要带什么资料，要收费吗" → "要收费吗" when only the materials topic is answered)."""
+    clauses = tracker.latest_message.get("clauses") or ()
+    if len(clauses) < 2:
+        return ""
+    return " ".join(str(c.get("text") or "") for c in clauses
+                    if (c.get("intent") or {}).get("name") not in answered)
+
+
+def utter_unstated_too(
+    dispatcher: CollectingDispatcher, aspects: Sequence[Aspect], near: Topic | None = None
+) -> None:
+    """A further question of the same message about what the guide does not state (its
+    cost, how long): said so honestly after the answer, with a button to the contacts
+    (and to ``near``, the topic that question was closest to)."""
+    names = "、".join(aspect.name for aspect in aspects)
+    contact = load_topics()["contact_support"]
+    shown = [topic_button(t) for t in (near, contact) if t is not None]
+    dispatcher.utter_message(
+        text=f"您还问到的{names}，解绑指南里没有写明，我不能替海科融通回答，以免说错。"
+             "这类具体问题请以海科融通客服的答复为准。",
+        buttons=list({b["payload"]: b for b in shown}.values()),
+        answers=["out_of_scope"], unstated=[a.id for a in aspects],
+    )
+
+
+def unstated_elsewhere(tracker: Tracker, topics: Sequence[Topic]) -> list[Aspect]:
+    """The aspects the other clauses ask that none of the answered ``topics`` states."""
+    rest = other_clauses_text(tracker, [t.intent for t in topics])
+    return [a for a in asked_aspects(rest) if not any(a.addressed_by(t, rest) for t in topics)]
+
+
 def questions(tracker: Tracker, confident: bool = True) -> list[str]:
     """The distinct intents the latest message's clauses ask, in the order asked: the
     clauses the classifier marked as questions, or (``confident=False``) also those it
@@ -128,14 +162,23 @@ def answer_also_asked(
     guide question the same message also asked ("取消我的申请，然后告诉我怎么联系客服"):
     answered when its clause was sure, offered as a button when it was less sure."""
     asked = [q for q in questions(tracker) if q not in answered and topic_for_intent(q)]
+    rest = other_clauses_text(tracker, answered)
     if asked:
         topic = topic_for_intent(asked[0])
         assert topic is not None
         dispatcher.utter_message(text=f"您还问到“{topic.title}”：", answers=[topic.intent])
         utter_topic(dispatcher, topic.id, buttons=False)
+        unstated = unstated_aspects(rest, topic)
+        if unstated:  # "取消申请，还有押金怎么退": the refund the guide does not state
+            utter_unstated_too(dispatcher, unstated)
         return
     maybe = [q for q in questions(tracker, confident=False)
              if q not in answered and topic_for_intent(q)]
+    offered = [t for t in (topic_for_intent(q) for q in maybe[:1]) if t is not None]
+    unstated = [a for a in asked_aspects(rest) if not any(a.addressed_by(t, rest) for t in offered)]
+    if unstated:
+        utter_unstated_too(dispatcher, unstated)
+        return
     if maybe:
         dispatcher.utter_message(text="您可能还想了解：",
                                  buttons=[second_question_button(maybe[0])])
@@ -159,7 +202,7 @@ class ActionAnswerTopic(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         intent = tracker.get_intent_of_latest_message(skip_fallback_intent=True)
-        topic = topic_for_intent(intent)
+        topic = ordinal_step(latest_text(tracker)) or topic_for_intent(intent)
         if topic is None:
             dispatcher.utter_message(response="utter_out_of_scope")
             return []
@@ -189,10 +232,20 @@ class ActionAnswerTopic(Action):
         else:
             utter_topic(dispatcher, topic.id, buttons=not quiet and second_topic is None,
                         extra=offer)
-        if second_topic is not None:
+        second_unstated = (unstated_aspects(topic_text(tracker, second_topic), second_topic)
+                           if second_topic is not None else [])
+        if second_unstated:  # "要带什么资料，要收费吗": the cost the guide does not state
+            utter_unstated_too(dispatcher, second_unstated, near=second_topic)
+        elif second_topic is not None:
             dispatcher.utter_message(text=f"您还问到“{second_topic.title}”：",
                                      answers=[second_topic.intent])
             utter_topic(dispatcher, second_topic.id, buttons=not quiet)
+        if not unstated and not second_unstated:  # a clause no answered topic ranked as
+            offered = topic_for_intent(maybe[0]) if second is None and maybe else None
+            answered = [t for t in (topic, second_topic, offered) if t is not None]
+            elsewhere = unstated_elsewhere(tracker, answered)
+            if elsewhere:
+                utter_unstated_too(dispatcher, elsewhere)
         if confidence_of(tracker, intent or "") < LOW_CONFIDENCE:
             record_candidate(tracker, "low_confidence")
         if start_form:
@@ -258,6 +311,10 @@ class ActionSuggestTopics(Action):
         if low_confidence_streak(tracker.events) >= LOW_CONFIDENCE_STREAK:
             record_candidate(tracker, "fallback")
             return [FollowupAction("action_human_handoff")]
+        step = ordinal_step(latest_text(tracker))  # "第三步是啥": the step by its number
+        if step is not None:
+            utter_topic(dispatcher, step.id)
+            return []
         answered = grounded_answer(dispatcher, tracker)
         record_candidate(tracker, "low_confidence" if answered else "fallback")
         if answered:

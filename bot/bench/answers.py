@@ -1,8 +1,10 @@
 """Answer quality through the running bot: hold-out, development and blind sets.
 
-The second development set (``tests/dev/merchant_messages_dev.yml``, written by someone
-else) is split in two halves by message text: ``development-b-a`` is looked at and tuned
-on; ``development-b-b``, like the blind set, is only ever reported as counts.
+The second and third development sets (``tests/dev/merchant_messages_dev.yml`` and
+``merchant_messages_dev_c.yml``, each written by someone who had not seen data/nlu) are
+split in two halves by message text: ``development-b-a``/``development-c-a`` are looked
+at and tuned on; ``development-b-b``/``development-c-b``, like the blind set, are only
+ever reported as counts.
 
 Every message goes through the REST webhook of our running bot (NLU, rules, actions,
 grounded answers) and is scored by what the bot answered (``bot.evaluation``). The
@@ -28,18 +30,22 @@ from bot.knowledge.grounding import ground, settings
 from bot.paths import ROOT
 
 DEV_B = ROOT / "tests" / "dev" / "merchant_messages_dev.yml"
+DEV_C = ROOT / "tests" / "dev" / "merchant_messages_dev_c.yml"
 SETS = {
     "hold-out": (ROOT / "tests" / "nlu_holdout.yml", ROOT / "tests" / "nlu_holdout_gibberish.yml"),
     "development": (ROOT / "tests" / "nlu_dev.yml",),
     "development-b-a": (DEV_B,),
     "development-b-b": (DEV_B,),
+    "development-c-a": (DEV_C,),
+    "development-c-b": (DEV_C,),
     "blind": (ROOT / "tests" / "blind" / "merchant_messages_2.yml",),
     "blind-1": (ROOT / "tests" / "blind" / "merchant_messages.yml",),
 }
-HALF = {"development-b-a": "a", "development-b-b": "b"}
+HALF = {"development-b-a": "a", "development-b-b": "b",
+        "development-c-a": "a", "development-c-b": "b"}
 """Sets that are one half of their file (``bot.evaluation.message_set.split_half``): the
-second development set's half a is looked at and tuned on, its half b never is."""
-PRIVATE = frozenset({"blind", "blind-1", "development-b-b"})
+second and third development sets' half a is looked at and tuned on, half b never is."""
+PRIVATE = frozenset({"blind", "blind-1", "development-b-b", "development-c-b"})
 """Sets whose messages are never shown, nor which labels they miss: only their figures
 and counts per kind."""
 TARGET_SETS = ("hold-out", "blind")

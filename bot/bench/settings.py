@@ -68,8 +68,8 @@ class Settings:
     console_passes: int = 3  # measured passes over the console queries (after a warm-up)
     long_turns: int = 600  # bot.bench.long: one sender's conversation, in six buckets
     answer_sets: tuple[str, ...] = (  # bot.bench.answers
-        "hold-out", "development", "development-b-a", "development-b-b", "blind",
-        "blind-1",
+        "hold-out", "development", "development-b-a", "development-b-b",
+        "development-c-a", "development-c-b", "blind", "blind-1",
     )
 
     @property

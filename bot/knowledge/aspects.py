@@ -30,6 +30,10 @@ class Aspect:
     cues: tuple[str, ...]
     stated: tuple[str, ...]
     ignore: tuple[str, ...] = ()
+    only_about: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Topics whose answer only says the guide gives no such detail *for that topic*
+    ("指南没有给出解绑审核的具体时长"), with the words that show a question is about
+    the topic: they address the aspect only for such questions."""
 
     def asked_in(self, text: str) -> bool:
         compact = "".join(text.split())
@@ -37,9 +41,15 @@ class Aspect:
             compact = compact.replace(phrase, " ")
         return any(cue in compact for cue in self.cues)
 
-    def addressed_by(self, topic: Topic) -> bool:
-        """True when the topic's guide passages or its answer mention the aspect."""
-        text = "".join((*topic.sources, *topic.answer))
+    def addressed_by(self, topic: Topic, question: str = "") -> bool:
+        """True when the topic's guide passages or its answer mention the aspect (for a
+        topic of ``only_about``: its passages, or its answer when ``question`` is about
+        the topic)."""
+        subject = dict(self.only_about).get(topic.id)
+        if subject is not None and not any(word in question for word in subject):
+            text = "".join(topic.sources)
+        else:
+            text = "".join((*topic.sources, *topic.answer))
         return any(word in text for word in self.stated)
 
 
@@ -48,7 +58,9 @@ def load_aspects(path: Path = ASPECTS_PATH) -> tuple[Aspect, ...]:
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))["aspects"]
     return tuple(
         Aspect(item["id"], item["name"], tuple(item["cues"]), tuple(item["stated"]),
-               tuple(item.get("ignore") or ()))
+               tuple(item.get("ignore") or ()),
+               tuple((topic, tuple(words))
+                     for topic, words in (item.get("only_about") or {}).items()))
         for item in raw
     )
 
@@ -61,4 +73,4 @@ def asked_aspects(text: str) -> list[Aspect]:
 def unstated_aspects(text: str, topic: Topic) -> list[Aspect]:
     """The aspects ``text`` asks about that ``topic`` does not address (empty when the
     message asks about none, or the topic addresses every one asked)."""
-    return [aspect for aspect in asked_aspects(text) if not aspect.addressed_by(topic)]
+    return [aspect for aspect in asked_aspects(text) if not aspect.addressed_by(topic, text)]

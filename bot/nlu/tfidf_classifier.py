@@ -65,6 +65,9 @@ POLITE = frozenset(("greet", "thank"))
 MIN_QUESTION_CHARS = 3
 """A shorter clause ("后面", "好吗") is part of its neighbour's question, not one of its own."""
 RUN_ON = frozenset(("request_unbind", "check_status", "human_handoff"))
+LEADS = frozenset(("check_status", "cancel_ticket", "human_handoff"))
+"""Requests that, asked first, lead a message whose whole reads as a guide question
+("帮我查下进度，还有测试验证是干嘛的"): their action answers the guide question after."""
 """Besides guide questions, what a second question run on without a break may ask."""
 FORMAT = 3  # in the config, so that Rasa's training cache never restores an older format
 
@@ -240,10 +243,11 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         self, top: dict[str, Any], clauses: list[dict[str, Any]]
     ) -> dict[str, Any] | None:
         """The first question among the clauses, when the whole message is a greeting or
-        thanks that comes before it, or is unsure of itself; for a request to unbind, the
-        first guide question. Its confidence is the higher of its clause's and the whole
-        message's, so that the ranking stays in order. (Two confident questions keep the
-        whole message's intent; the answer action answers both in the order asked.)"""
+        thanks that comes before it, or is unsure of itself, or a guide question after a
+        request of ``LEADS``; for a request to unbind, the first guide question. Its
+        confidence is the higher of its clause's and the whole message's, so that the
+        ranking stays in order. (Two confident questions keep the whole message's intent;
+        the answer action answers both in the order asked.)"""
         questions = [c["intent"] for c in clauses if c["question"]]
         if not questions or top["name"] == "share_secret":
             return None
@@ -251,7 +255,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             # "我要解绑，要带什么资料": the question leads; its answer starts the form.
             first = next((q for q in questions if q["name"].startswith("faq_")), None)
         elif ((top["name"] in POLITE and clauses[0]["intent"]["name"] == top["name"])
-              or top["confidence"] < self.config["clause_confidence"]):
+              or top["confidence"] < self.config["clause_confidence"]
+              or (questions[0]["name"] in LEADS and top["name"].startswith("faq_"))):
             first = questions[0]
         else:
             return None

@@ -117,6 +117,29 @@ async def test_notices_can_be_turned_off_and_on(service, monkeypatch, intent, en
     assert OutboxStore(service.engine).notices_enabled("rest", "n1") is enabled
 
 
+async def test_a_question_about_being_notified_changes_no_setting(service, monkeypatch):
+    """"办完解绑会给我发短信通知吗" asks whether 海科融通 notifies: the guide does not say
+    (an honest reply with the contacts); the notices stay as they were."""
+    use_handoffs(monkeypatch, service)
+    dispatcher, _ = await run(ActionSetNotices(), tracker(
+        "办完解绑会给我发短信通知吗", "notices_on", sender="n2", active_loop=None))
+    first = dispatcher.messages[0]
+    assert first["answers"] == ["out_of_scope", "faq_contact_support"]
+    assert first["unstated"] == ["notification"] and "没有写明" in first["text"]
+    assert "我会在这里通知您" not in texts(dispatcher)
+    assert OutboxStore(service.engine).notices_enabled("rest", "n2") is True  # the default
+
+
+@pytest.mark.parametrize("text", ["别老是通知我了好吗", "帮我把推送重新打开"])
+async def test_a_request_about_notices_is_still_carried_out(service, monkeypatch, text):
+    use_handoffs(monkeypatch, service)
+    intent = "notices_off" if "别" in text else "notices_on"
+    dispatcher, _ = await run(ActionSetNotices(), tracker(text, intent, sender="n3",
+                                                          active_loop=None))
+    assert OutboxStore(service.engine).notices_enabled("rest", "n3") is (intent == "notices_on")
+    assert not any(m.get("unstated") for m in dispatcher.messages)
+
+
 async def test_notice_preference_with_the_database_down(dead_service, monkeypatch):
     monkeypatch.setattr(handoff_actions, "handoff_service",
                         lambda: HandoffService(dead_service.engine, hours=DutyHours(None)))

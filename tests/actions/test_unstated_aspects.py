@@ -11,7 +11,7 @@ from actions_support import DOMAIN, buttons, texts, tracker
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.topics import ActionAnswerTopic, ActionSuggestTopics
+from actions.topics import ActionAnswerTopic, ActionSuggestTopics, answer_also_asked
 from bot.evaluation.answered import Reply, TurnAnswers
 from bot.evaluation.facts import invented_facts
 from bot.evaluation.message_set import Case
@@ -97,3 +97,46 @@ async def test_a_grounded_passage_without_the_aspect_is_not_quoted(candidate_sto
     assert dispatcher.messages[0]["answers"] == ["out_of_scope", "faq_contact_support"]
     assert not any(m.get("grounded") for m in dispatcher.messages)
     assert invented_facts(texts(dispatcher), allowed=[HOTLINE]) == []
+
+
+def two_clauses(first: tuple[str, str], second: tuple[str, str]) -> Tracker:
+    text = first[0] + "，" + second[0]
+    tr = tracker(text, first[1], active_loop=None)
+    tr.latest_message["clauses"] = [
+        {"text": t, "intent": {"name": i, "confidence": 0.9}, "question": True}
+        for t, i in (first, second)
+    ]
+    return tr
+
+
+async def test_a_second_clause_about_an_unstated_aspect_is_said_after_the_answer() -> None:
+    tr = two_clauses(("需要什么资料", "faq_materials"), ("要收费吗", "faq_process"))
+    dispatcher = await run(ActionAnswerTopic(), tr)
+    answers = scored(dispatcher)
+    assert dispatcher.messages[0]["answers"] == ["faq_materials"]  # the question first
+    last = dispatcher.messages[-1]
+    assert last["unstated"] == ["cost"] and "没有写明" in last["text"]
+    assert ("联系海科融通客服", "/faq_contact_support") in buttons(dispatcher)
+    assert judge(Case(tr.latest_message["text"], "faq_materials", ("two_questions",),
+                      second="out_of_scope"), answers).correct
+    assert invented_facts(texts(dispatcher), allowed=[HOTLINE]) == []
+
+
+async def test_a_second_clause_whose_aspect_the_answer_states_adds_nothing() -> None:
+    tr = two_clauses(("怎么申请新pos", "faq_pos_application"), ("审核要几天", "faq_audit"))
+    dispatcher = await run(ActionAnswerTopic(), tr)
+    assert not any(m.get("unstated") for m in dispatcher.messages)
+
+
+async def test_a_message_of_one_clause_gets_no_second_note() -> None:
+    dispatcher = await run(ActionAnswerTopic(),
+                           tracker("解绑要带什么资料", "faq_materials", active_loop=None))
+    assert not any(m.get("unstated") for m in dispatcher.messages)
+
+
+def test_after_a_cancel_the_refund_the_guide_does_not_state_is_said_so() -> None:
+    tr = two_clauses(("取消我的解绑申请", "cancel_ticket"), ("还有押金怎么退", "out_of_scope"))
+    dispatcher = CollectingDispatcher()
+    answer_also_asked(dispatcher, tr, {"cancel_ticket"})
+    assert [m["unstated"] for m in dispatcher.messages] == [["refund"]]
+    assert dispatcher.messages[0]["answers"] == ["out_of_scope"]

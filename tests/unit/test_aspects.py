@@ -1,5 +1,7 @@
 """Aspects a question asks about (cost, duration, place …) and whether a topic states them."""
 
+import pytest
+
 from bot.knowledge.aspects import asked_aspects, load_aspects, unstated_aspects
 from bot.knowledge.topics import load_topics
 
@@ -48,3 +50,37 @@ def test_traditional_characters_are_cues_too() -> None:
 
 def test_several_aspects_are_reported_in_file_order() -> None:
     assert ids(unstated_aspects("押金和手续费能退吗", TOPICS["funds"])) == ["cost", "refund"]
+
+
+def test_old_device_sim_card_legal_person_and_merchant_number_are_aspects() -> None:
+    assert ids(unstated_aspects("解绑后旧机器要寄回去吗", TOPICS["device_check"])) == ["old_device"]
+    assert ids(unstated_aspects("机器里的流量卡要单独注销吗", TOPICS["step_deregister"])) == [
+        "sim_card"]
+    assert ids(unstated_aspects("法人变更了还能解绑吗", TOPICS["materials"])) == [
+        "legal_person_change"]
+    assert ids(unstated_aspects("商户号忘了去哪查", TOPICS["rebind"])) == ["merchant_number_lookup"]
+    assert ids(asked_aspects("晚上十点还能办吗")) == ["service_hours"]
+    assert asked_aspects("法人身份证明要原件吗") == []
+
+
+def test_an_answer_saying_its_own_duration_is_not_given_covers_only_its_subject() -> None:
+    assert unstated_aspects("审核大概多久", TOPICS["audit"]) == []
+    assert unstated_aspects("交上去以后一般几天有结果", TOPICS["audit"]) == []
+    assert ids(unstated_aspects("解绑多久能办好", TOPICS["audit"])) == ["duration"]
+    assert unstated_aspects("冻结多久", TOPICS["step_freeze"]) == []
+    assert ids(unstated_aspects("多久", TOPICS["step_freeze"])) == ["duration"]
+    assert unstated_aspects("风控审核要几天", TOPICS["pos_application"]) == []  # its passage
+
+
+@pytest.mark.parametrize(("text", "topic", "aspect"), [
+    ("能不能加急办理", "process", "expedite"),
+    ("你们有上门服务吗", "contact_support", "home_visit"),
+    ("解绑要不要盖公章", "materials", "seal"),
+    ("人脸识别过不了怎么办", "materials", "identity_check"),
+    ("能开个解绑证明吗", "materials", "certificate"),
+    ("外国人能办解绑吗", "policy", "eligibility"),
+    ("去网点要预约吗", "contact_support", "queue"),
+    ("机器欠费了能解绑吗", "device_check", "cost"),
+])
+def test_more_that_the_guide_does_not_state(text: str, topic: str, aspect: str) -> None:
+    assert aspect in ids(unstated_aspects(text, TOPICS[topic]))

@@ -185,3 +185,17 @@ def test_two_questions_run_together_are_cut_where_the_second_begins(tmp_path: Pa
     assert [c["text"] for c in clauses] == ["要带什么资料", "多久能办好"]
     assert [c["intent"]["name"] for c in clauses] == ["faq_materials", "faq_audit"]
     assert single.get("clauses") is None
+
+
+def test_a_status_asked_first_leads_a_message_read_as_a_guide_question(classifier) -> None:
+    """"帮我查下进度，还有测试验证是干嘛的": the status first (its action answers the guide
+    question after it); a status asked second, or a request not asked surely, leads not."""
+    top = {"name": "faq_step_testing", "confidence": 0.8}
+    status = {"intent": {"name": "check_status", "confidence": 0.9}, "question": True}
+    guide = {"intent": {"name": "faq_step_testing", "confidence": 0.9}, "question": True}
+    assert classifier._first_question(top, [status, guide]) == {"name": "check_status",
+                                                                "confidence": 0.9}
+    assert classifier._first_question(top, [guide, status]) is None
+    assert classifier._first_question(top, [{**status, "question": False}, guide]) is None
+    cancel = {"intent": {"name": "cancel_ticket", "confidence": 0.85}, "question": True}
+    assert classifier._first_question(top, [cancel, guide])["name"] == "cancel_ticket"
