@@ -15,11 +15,15 @@ exactly as the whole conversation's key was not.
 The rules that fit those states (``RulePolicy._get_possible_keys``, two calls per
 prediction, about a tenth of the Rasa server's CPU per turn) are filtered with each
 rule's states reversed once per policy instead of on every check, and with the check
-(``RulePolicy._is_rule_applicable``) written out in the loop.
+(``RulePolicy._is_rule_applicable``) written out in the loop. The first, widest step
+(the latest state against every rule) goes through an index of the rules by their latest
+state's previous action: the rules of a group whose previous action cannot match are
+dropped together, without looking at each.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from rasa.core.featurizers.tracker_featurizers import MaxHistoryTrackerFeaturizer
@@ -81,8 +85,12 @@ def _get_possible_keys(self: RulePolicy, lookup: dict[str, str],
         return RASA_GET_POSSIBLE_KEYS(self, lookup, states)
     rules: dict[str, tuple[State, ...]] = self.__dict__.setdefault("_bot_reversed_rules", {})
     matches = self._does_rule_match_state
-    possible = set(lookup.keys())
+    if not states:
+        return set(lookup.keys())
+    possible = _latest_state_keys(self, lookup, states[-1], rules)
     for turn, state in enumerate(reversed(states)):
+        if turn == 0:
+            continue
         if not possible:
             break  # Rasa's walk goes on with an empty set
         current_previous = state.get(PREVIOUS_ACTION)
@@ -103,6 +111,63 @@ def _get_possible_keys(self: RulePolicy, lookup: dict[str, str],
                 kept.add(key)
         possible = kept
     return possible
+
+
+@dataclass
+class _RuleIndex:
+    """A rule table's keys in the order Rasa's ``set(lookup.keys())`` walks them, grouped
+    by the previous action of each rule's latest state (``None`` for a rule with no
+    state or a conversation-start state)."""
+
+    lookup: dict[str, str]
+    position: dict[str, int]
+    groups: dict[tuple | None, list[str]]
+    previous: dict[tuple | None, dict[str, Any]]
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _rule_index(self: RulePolicy, lookup: dict[str, str],
+                rules: dict[str, tuple[State, ...]]) -> _RuleIndex:
+    indexes: list[_RuleIndex] = self.__dict__.setdefault("_bot_rule_indexes", [])
+    for index in indexes:
+        if index.lookup is lookup and len(index.position) == len(lookup):
+            return index
+    order = list(set(lookup.keys()))
+    index = _RuleIndex(lookup, {key: n for n, key in enumerate(order)}, {}, {})
+    for key in order:
+        rule = rules.get(key)
+        if rule is None:
+            rule = rules[key] = tuple(reversed(self._rule_key_to_state(key)))
+        previous = rule[0].get(PREVIOUS_ACTION) if rule else None
+        group = _freeze(previous) if previous else None
+        index.groups.setdefault(group, []).append(key)
+        index.previous[group] = previous or {}
+    indexes[:] = [i for i in indexes if i.lookup is not lookup] + [index]
+    return index
+
+
+def _latest_state_keys(self: RulePolicy, lookup: dict[str, str], state: State,
+                       rules: dict[str, tuple[State, ...]]) -> set[str]:
+    """The first step of Rasa's walk: the rules applicable to the latest state, as the
+    set Rasa builds (the same keys added in the same order)."""
+    index = _rule_index(self, lookup, rules)
+    current_previous = state.get(PREVIOUS_ACTION)
+    kept: list[str] = []
+    for group, keys in index.groups.items():
+        if group is None:  # no state: applicable; a start state: only to a start state
+            kept += [key for key in keys if not rules[key] or not current_previous]
+        elif current_previous and self._does_rule_match_state(
+                {PREVIOUS_ACTION: index.previous[group]}, state):
+            kept += [key for key in keys if self._does_rule_match_state(rules[key][0], state)]
+    kept.sort(key=index.position.__getitem__)
+    return set(kept)
 
 
 def install() -> None:
