@@ -17,8 +17,9 @@ prediction, about a tenth of the Rasa server's CPU per turn) are filtered with e
 rule's states reversed once per policy instead of on every check, and with the check
 (``RulePolicy._is_rule_applicable``) written out in the loop. The first, widest step
 (the latest state against every rule) goes through an index of the rules by their latest
-state's previous action: the rules of a group whose previous action cannot match are
-dropped together, without looking at each.
+state's previous action, then by its user intent: the rules of a group whose previous
+action cannot match are dropped together, and of the others only those naming no intent
+or the state's intent are checked.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from rasa.core.policies.rule_policy import (
     RULES_FOR_LOOP_UNHAPPY_PATH,
     RulePolicy,
 )
-from rasa.shared.core.constants import PREVIOUS_ACTION
+from rasa.shared.core.constants import PREVIOUS_ACTION, SHOULD_NOT_BE_SET, USER
 from rasa.shared.core.domain import Domain, State
 from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT
 
 from bot import tracker_history
 
@@ -121,7 +123,7 @@ class _RuleIndex:
 
     lookup: dict[str, str]
     position: dict[str, int]
-    groups: dict[tuple | None, list[str]]
+    groups: dict[tuple | None, dict[str | None, list[str]]]  # ... then by user intent
     previous: dict[tuple | None, dict[str, Any]]
 
 
@@ -131,6 +133,10 @@ def _freeze(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_freeze(v) for v in value)
     return value
+
+
+def _intent(state: State) -> Any:
+    return (state.get(USER) or {}).get(INTENT)
 
 
 def _rule_index(self: RulePolicy, lookup: dict[str, str],
@@ -147,7 +153,10 @@ def _rule_index(self: RulePolicy, lookup: dict[str, str],
             rule = rules[key] = tuple(reversed(self._rule_key_to_state(key)))
         previous = rule[0].get(PREVIOUS_ACTION) if rule else None
         group = _freeze(previous) if previous else None
-        index.groups.setdefault(group, []).append(key)
+        intent = _intent(rule[0]) if rule else None
+        if intent == SHOULD_NOT_BE_SET or not isinstance(intent, str):
+            intent = None  # left to the full check
+        index.groups.setdefault(group, {}).setdefault(intent, []).append(key)
         index.previous[group] = previous or {}
     indexes[:] = [i for i in indexes if i.lookup is not lookup] + [index]
     return index
@@ -159,12 +168,17 @@ def _latest_state_keys(self: RulePolicy, lookup: dict[str, str], state: State,
     set Rasa builds (the same keys added in the same order)."""
     index = _rule_index(self, lookup, rules)
     current_previous = state.get(PREVIOUS_ACTION)
+    intent = _intent(state)
     kept: list[str] = []
-    for group, keys in index.groups.items():
+    for group, by_intent in index.groups.items():
         if group is None:  # no state: applicable; a start state: only to a start state
-            kept += [key for key in keys if not rules[key] or not current_previous]
+            kept += [key for keys in by_intent.values() for key in keys
+                     if not rules[key] or not current_previous]
         elif current_previous and self._does_rule_match_state(
                 {PREVIOUS_ACTION: index.previous[group]}, state):
+            # A rule naming an intent matches only a state with that intent.
+            keys = by_intent.get(None, []) + (
+                by_intent.get(intent, []) if isinstance(intent, str) else [])
             kept += [key for key in keys if self._does_rule_match_state(rules[key][0], state)]
     kept.sort(key=index.position.__getitem__)
     return set(kept)
