@@ -45,6 +45,9 @@ message. Each fix keeps Rasa's behaviour and only removes a measured cost
   the latest user turns and each slot's latest change before them, not every event.
 - **A tracker is copied from its state**, not by replaying its events
   (``bot.tracker_copy``); Rasa copies it before every action.
+- **Work whose result nothing uses is skipped** (``bot.turn_overhead``): building an
+  empty domain before each message, copying the latest message for a debug log that
+  is off.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ from rasa.shared.core.events import Event
 from rasa.shared.utils.common import all_subclasses
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
 
-from bot import action_payload, rule_window, tracker_copy, tracker_history
+from bot import action_payload, rule_window, tracker_copy, tracker_history, turn_overhead
 
 _installed = False
 
@@ -270,4 +273,5 @@ def install() -> None:
     rule_window.install()
     action_payload.install()
     tracker_copy.install()
+    turn_overhead.install()
     _installed = True

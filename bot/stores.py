@@ -130,7 +130,9 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
         try:
             with self.session_scope() as session:
                 version = self._newest_event_id(session, sender_id)
-            tracker = self.cache.take(sender_id, version) or await super().retrieve(sender_id)
+            # No stored event: Rasa's query would find none and return None (a new sender).
+            tracker = None if version is None else (
+                self.cache.take(sender_id, version) or await super().retrieve(sender_id))
             self.cache.check_out(sender_id, tracker)
             return tracker
         except Exception as error:
@@ -174,7 +176,8 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
                     "data": json.dumps(data),
                 })
             if rows:
-                session.execute(sa.insert(self.SQLEvent.__table__), rows)
+                # Through the connection, not the ORM session's execution layer.
+                session.connection().execute(sa.insert(self.SQLEvent.__table__), rows)
                 earlier = event_index(tracker).latest_slot_event(
                     list(tracker.events), summary.ATTEMPTS, before=stored)
                 before = earlier.value if earlier and isinstance(earlier.value, dict) else None

@@ -11,14 +11,17 @@ the newer events. Each tracker keeps its scans (in its ``__dict__``) and feeds t
 the events they have not seen. A scan starts again from the first event whenever what it
 saw is no longer the beginning of the history: events replaced or dropped, an undo that
 reaches back into what was seen, or a form name (``active_loop``) that appears for the
-first time, which changes how Rasa reads earlier executions of that action.
+first time, which changes how Rasa reads earlier executions of that action. Inside a form,
+where Rasa drops each turn's listen and message once the form runs again, the state scan
+goes back to a copy of itself taken just after the form's first run instead.
 
 An ``EventIndex`` kept the same way answers the other questions asked of the whole
 history on each turn: where the latest user messages and each slot's events are (the
 action server's payload, ``bot.action_payload``; the 统计 counters' failed attempts,
 ``bot.stores``) and whether loading the session back returns every event
 (``bot.tracker_cache``). The scans hold references to the tracker's own events, plus one
-replayed tracker and its states per set of arguments: about twice a tracker's memory.
+replayed tracker and its states per set of arguments (and, in a form, that copy): about
+two to three times a tracker's memory.
 """
 
 from __future__ import annotations
@@ -184,6 +187,15 @@ class StateScan:
     states: list[State] = field(default_factory=list)
     last_ml_action: Any = None
     turn_was_hidden: bool = False
+    checkpoint: StateScan | None = None  # this scan just after its latest form execution
+
+    def snapshot(self) -> StateScan:
+        """This scan as it stands, with its own copy of the replayed tracker."""
+        from bot.tracker_copy import copy_tracker  # it imports this module
+
+        return dataclasses.replace(self, replay=copy_tracker(self.replay),
+                                   seen=list(self.seen), states=list(self.states),
+                                   checkpoint=None)
 
     def state_before_action(self, hide_rule_turn: bool, keep: bool = True) -> State | None:
         """The loop body for one prior tracker; ``keep=False`` leaves the scan as it was."""
@@ -224,16 +236,40 @@ def _scan(
     seen = len(scan.seen) if scan else 0
     if (scan is None or scan.domain is not domain or scan.rule_only_data != rule_only_data
             or len(applied) < seen or not all(map(operator.is_, scan.seen, applied))):
-        scan = scans[key] = StateScan(domain, tracker.init_copy(), omit_unset_slots,
-                                      ignore_rule_only_turns, rule_only_data)
-        seen = 0
+        scan = scans[key] = _resumed(scan, applied, domain, rule_only_data) or StateScan(
+            domain, tracker.init_copy(), omit_unset_slots, ignore_rule_only_turns,
+            rule_only_data)
+        seen = len(scan.seen)
+    forms = domain.form_names
     for event in applied[seen:]:
         if isinstance(event, ActionExecuted):
             scan.state_before_action(event.hide_rule_turn)
         scan.replay.update(event)
         scan.seen.append(event)
+        if isinstance(event, ActionExecuted) and event.action_name in forms:
+            scan.checkpoint = scan.snapshot()
     final = scan.state_before_action(False, keep=False)
     return scan, final
+
+
+def _resumed(scan: StateScan | None, applied: list[Event], domain: Domain,
+             rule_only_data: dict[str, Any] | None) -> StateScan | None:
+    """The scan's checkpoint, if the history still begins with what it had seen.
+
+    Inside a form Rasa's ``applied_events`` drops the listen and user message of each
+    turn once the form runs again (``_undo_till_previous_loop_execution``), but keeps
+    everything up to the form's first execution, and that execution: the scan resumes
+    from a copy of itself taken just after it.
+    """
+    if scan is None or scan.domain is not domain or scan.rule_only_data != rule_only_data:
+        return None
+    checkpoint = scan.checkpoint
+    if checkpoint is None or len(checkpoint.seen) > len(applied) or not all(
+            map(operator.is_, checkpoint.seen, applied)):
+        return None
+    resumed = checkpoint.snapshot()  # the checkpoint stays as it is for the next turns
+    resumed.checkpoint = checkpoint
+    return resumed
 
 
 def past_states(

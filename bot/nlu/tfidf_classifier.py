@@ -53,6 +53,7 @@ from sklearn.linear_model import LogisticRegression
 
 from bot.nlu.clauses import inner_cuts, split_clauses
 from bot.nlu.pinyin import to_pinyin
+from bot.nlu.probabilities import probabilities as class_probabilities
 
 MODEL_JSON, MODEL_ARRAYS = "tfidf_intent.json", "tfidf_intent.npz"
 CLAUSES = "clauses"
@@ -270,7 +271,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     ) -> None:
         """Classify ``messages`` and cache each ranking under its key (``words``: their
         jieba words, when the messages carry no tokens)."""
-        probabilities = self._model["clf"].predict_proba(self._features(messages, words))
+        probabilities = class_probabilities(self._model["clf"], self._features(messages, words))
         classes = self._model["clf"].classes_
         for key, row in zip(keys, probabilities, strict=True):
             order = np.argsort(-row)[: self.config["ranking_length"]]

@@ -217,3 +217,36 @@ def test_possible_rule_keys_equal_rasas_in_the_same_order() -> None:
                 checked += 1
                 nonempty += bool(ours)
     assert checked > 400 and nonempty > 100
+
+
+def test_inside_a_form_the_scan_resumes_from_the_latest_form_run(monkeypatch) -> None:
+    """Rasa drops the previous turn's listen and message once the form runs again; the
+    scan goes back to its checkpoint instead of replaying the session, and its states
+    stay Rasa's at every event."""
+    listen = ActionExecuted("action_listen")
+    events: list[Event] = [ActionExecuted("action_session_start"), SessionStarted(), listen,
+                           UserUttered("我要解绑", {"name": "request_unbind"}),
+                           ActionExecuted("unbind_form"), ActiveLoop("unbind_form"),
+                           SlotSet("requested_slot", "merchant_id"), listen]
+    for n, slot in enumerate(["merchant_id", "serial_number", "contact_phone"] * 3):
+        events += [UserUttered(f"值{n}", {"name": "inform"}), SlotSet(slot, f"v{n}"),
+                   ActionExecuted("unbind_form"), SlotSet("requested_slot", slot), listen]
+    tracker = DialogueStateTracker("m6", domain().slots)
+    starts = []
+    real_init_copy = DialogueStateTracker.init_copy
+    monkeypatch.setattr(DialogueStateTracker, "init_copy",
+                        lambda self: starts.append(1) or real_init_copy(self))
+    restarted = []
+    for index, event in enumerate(events):
+        tracker.update(event)
+        for args in ARGS:
+            with stock_rasa():
+                expected = tracker.past_states(domain(), *args)
+            starts_before = len(starts)
+            assert tracker.past_states(domain(), *args) == expected
+            if len(starts) > starts_before:
+                restarted.append(index)
+    with stock_rasa():
+        assert len(tracker.applied_events()) < len(events) - 9  # Rasa did drop turns
+    # Scans start at the first event and again at the session start, then never again.
+    assert restarted == [0] * len(ARGS) + [1] * len(ARGS)

@@ -243,3 +243,26 @@ def test_nothing_is_read_after_the_commit(tmp_path: Path, domain: Domain, monkey
     _turn(tracker, "你好", itertools.count(1_800_000_000))
     asyncio.run(store.save(tracker))
     assert committed == [True]
+
+
+def test_a_sender_with_no_stored_event_is_none_without_rasas_query(
+    tmp_path: Path, domain: Domain, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = tmp_path / "t.db"
+    ours = RedactingSQLTrackerStore(domain, host=f"sqlite:///{db}")
+    rasa = SQLTrackerStore(domain, dialect="sqlite", db=str(db))
+    asyncio.run(_conversation(ours, domain))  # "m1" has events, "new" has none
+    queries: list[str] = []
+    real = SQLTrackerStore._retrieve
+
+    async def counted(self, sender_id, fetch_events_from_all_sessions):  # type: ignore[no-untyped-def]
+        queries.append(sender_id)
+        return await real(self, sender_id, fetch_events_from_all_sessions)
+
+    monkeypatch.setattr(SQLTrackerStore, "_retrieve", counted)
+    assert asyncio.run(rasa.retrieve("new")) is None
+    assert asyncio.run(ours.retrieve("new")) is None
+    assert queries == ["new"]  # Rasa's own store only
+    ours.cache.check_out("m1", None)  # not kept: ours must load it as Rasa does
+    assert _dicts(asyncio.run(ours.retrieve("m1"))) == _dicts(asyncio.run(rasa.retrieve("m1")))
+    assert queries == ["new", "m1", "m1"]
