@@ -32,6 +32,9 @@ _ASKS = re.compile(
     r"([\u4e00-\u9fff])[不没]\1"
 )
 """A question word, a question particle or an A-not-A question ("要不要", "能不能")."""
+_NEGATED = re.compile(r"(?:我|咱|俺)?(?:不|别|没|无需|无须|免得)")
+"""A clause that opens with a negation ("不打电话", "别让我跑网点") and asks nothing states
+a condition of the question around it; it names a topic without asking about it."""
 MIN_CHARS = 2
 MIN_SIDE_CHARS = 4
 """Each side of a cut inside a clause is at least this long ("审核多久" is one)."""
@@ -67,6 +70,12 @@ def split_clauses(text: str) -> list[tuple[int, int]]:
 def asks(piece: str) -> bool:
     """Whether ``piece`` asks something (has a question word or form)."""
     return _ASKS.search(piece) is not None
+
+
+def negated_statement(piece: str) -> bool:
+    """Whether ``piece`` opens with a negation and asks nothing ("不打电话 我自己在机器上
+    弄": the first clause says how, not what, the merchant asks)."""
+    return _NEGATED.match(piece.strip()) is not None and not asks(piece)
 
 
 def inner_cuts(text: str, bounds: list[int]) -> list[int]:

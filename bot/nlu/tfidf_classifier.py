@@ -51,7 +51,7 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from bot.nlu.clauses import inner_cuts, split_clauses
+from bot.nlu.clauses import inner_cuts, negated_statement, split_clauses
 from bot.nlu.pinyin import to_pinyin
 from bot.nlu.probabilities import probabilities as class_probabilities
 
@@ -197,7 +197,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             intent = dict(self._cache[key][0])
             question = (intent["name"] not in NOT_QUESTIONS
                         and intent["confidence"] >= self.config["clause_confidence"]
-                        and sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS)
+                        and sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS
+                        and not (intent["name"].startswith("faq_")
+                                 and negated_statement(key[0])))
             clauses.append({"text": key[0], "start": start, "end": end, "intent": intent,
                             "question": question})
         return clauses

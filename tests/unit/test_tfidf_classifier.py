@@ -187,6 +187,26 @@ def test_two_questions_run_together_are_cut_where_the_second_begins(tmp_path: Pa
     assert single.get("clauses") is None
 
 
+def test_a_negated_clause_names_a_topic_without_asking_it(tmp_path: Path) -> None:
+    """"不带资料 多久能办好": the first clause states a condition, the second asks."""
+    data = TrainingData([
+        message for intent, texts in CHINESE.items() for message in _by_character(*texts)
+    ])
+    for message, intent in zip(
+        data.training_examples,
+        [i for i, texts in CHINESE.items() for _ in texts], strict=True,
+    ):
+        message.set(INTENT, intent)
+    clf = TfidfIntentClassifier.create(
+        TfidfIntentClassifier.get_default_config(), LocalModelStorage(tmp_path),
+        Resource("clf"), ExecutionContext(GraphSchema({}), "test"))
+    clf.train(data)
+    [negated, asked] = clf.process(_by_character("不带资料 多久能办好", "带什么资料 多久能办好"))
+    first = negated.get("clauses")[0]
+    assert first["intent"]["name"] == "faq_materials" and first["question"] is False
+    assert asked.get("clauses")[0]["question"] is True
+
+
 def test_a_status_asked_first_leads_a_message_read_as_a_guide_question(classifier) -> None:
     """"帮我查下进度，还有测试验证是干嘛的": the status first (its action answers the guide
     question after it); a status asked second, or a request not asked surely, leads not."""
