@@ -32,6 +32,12 @@ _ASKS = re.compile(
     r"([\u4e00-\u9fff])[不没]\1"
 )
 """A question word, a question particle or an A-not-A question ("要不要", "能不能")."""
+_NEGATED = re.compile(r"(?:我|咱|俺)?(?:不|别|没|无需|无须|免得)")
+"""A clause that opens with a negation ("不打电话", "别让我跑网点") and asks nothing states
+a condition of the question around it; it names a topic without asking about it."""
+_CONFIRMS = re.compile(r"(?:是吧|对吧|对不对|是不是|没错吧)\s*[？?。.！!]*$")
+"""A clause ending in a confirmation tag ("…是吧") restates what the merchant already
+believes; an open question after it ("还有别的准备吗") is what they ask."""
 MIN_CHARS = 2
 MIN_SIDE_CHARS = 4
 """Each side of a cut inside a clause is at least this long ("审核多久" is one)."""
@@ -67,6 +73,17 @@ def split_clauses(text: str) -> list[tuple[int, int]]:
 def asks(piece: str) -> bool:
     """Whether ``piece`` asks something (has a question word or form)."""
     return _ASKS.search(piece) is not None
+
+
+def negated_statement(piece: str) -> bool:
+    """Whether ``piece`` opens with a negation and asks nothing ("不打电话 我自己在机器上
+    弄": the first clause says how, not what, the merchant asks)."""
+    return _NEGATED.match(piece.strip()) is not None and not asks(piece)
+
+
+def confirms(piece: str) -> bool:
+    """Whether ``piece`` ends in a confirmation tag ("要先检查机器是吧")."""
+    return _CONFIRMS.search(piece.strip()) is not None
 
 
 def inner_cuts(text: str, bounds: list[int]) -> list[int]:

@@ -51,7 +51,7 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from bot.nlu.clauses import inner_cuts, split_clauses
+from bot.nlu.clauses import confirms, inner_cuts, negated_statement, split_clauses
 from bot.nlu.pinyin import to_pinyin
 from bot.nlu.probabilities import probabilities as class_probabilities
 
@@ -197,10 +197,12 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             intent = dict(self._cache[key][0])
             question = (intent["name"] not in NOT_QUESTIONS
                         and intent["confidence"] >= self.config["clause_confidence"]
-                        and sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS)
+                        and sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS
+                        and not (intent["name"].startswith("faq_")
+                                 and negated_statement(key[0])))
             clauses.append({"text": key[0], "start": start, "end": end, "intent": intent,
                             "question": question})
-        return clauses
+        return _confirmed(clauses)
 
     def _ranked(
         self, text: str, tokens: list[Any], spans: list[tuple[int, int]]
@@ -278,6 +280,17 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             self._cache[key] = [
                 {"name": str(classes[i]), "confidence": float(row[i])} for i in order
             ]
+
+
+def _confirmed(clauses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``clauses`` with those up to a confirmation tag ("要先检查机器还有备好文件是吧") no
+    longer questions when a question follows the tag ("还有别的准备吗"): the merchant
+    states what they believe and asks what comes next."""
+    last = max((n for n, c in enumerate(clauses) if confirms(c["text"])), default=-1)
+    if last < 0 or not any(c["question"] for c in clauses[last + 1:]):
+        return clauses
+    return [{**c, "question": False} if n <= last else c
+            for n, c in enumerate(clauses)]
 
 
 def _asks_else(intent: str) -> bool:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.nlu.clauses import asks, inner_cuts, split_clauses
+from bot.nlu.clauses import asks, confirms, inner_cuts, negated_statement, split_clauses
 
 
 def clauses(text: str) -> list[str]:
@@ -56,3 +56,19 @@ def test_run_on_questions_may_be_cut_between_their_question_words() -> None:
     # each side must ask something and be long enough to: no cut inside one question
     assert inner_cuts("审核要多久", [0, 2, 3]) == []
     assert inner_cuts("我要解绑要带什么资料", [0, 2, 4, 5, 6, 8]) == []
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("不打电话", True), ("别让我跑网点", True), ("我不想去营业厅", True), ("没带身份证", True),
+    ("不解绑会怎样", False), ("不能线上办吗", False), ("要带什么资料", False), ("打电话", False),
+])
+def test_a_negated_clause_that_asks_nothing_is_a_statement(piece: str, expected: bool) -> None:
+    assert negated_statement(piece) is expected
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("还有备好文件是吧", True), ("要带营业执照对吧？", True), ("先备份是不是", True),
+    ("那我留言吧", False), ("是不是要先备份", False), ("要带什么资料", False),
+])
+def test_a_confirmation_tag_ends_a_statement(piece: str, expected: bool) -> None:
+    assert confirms(piece) is expected

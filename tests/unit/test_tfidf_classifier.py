@@ -166,6 +166,23 @@ def _by_character(*texts: str) -> list[Message]:
     return messages
 
 
+def _trained_on_chinese(tmp_path: Path) -> TfidfIntentClassifier:
+    """A classifier trained on ``CHINESE``, one character a token."""
+    data = TrainingData([
+        message for intent, texts in CHINESE.items() for message in _by_character(*texts)
+    ])
+    for message, intent in zip(
+        data.training_examples,
+        [i for i, texts in CHINESE.items() for _ in texts], strict=True,
+    ):
+        message.set(INTENT, intent)
+    clf = TfidfIntentClassifier.create(
+        TfidfIntentClassifier.get_default_config(), LocalModelStorage(tmp_path),
+        Resource("clf"), ExecutionContext(GraphSchema({}), "test"))
+    clf.train(data)
+    return clf
+
+
 def test_two_questions_run_together_are_cut_where_the_second_begins(tmp_path: Path) -> None:
     data = TrainingData([
         message for intent, texts in CHINESE.items() for message in _by_character(*texts)
@@ -185,6 +202,27 @@ def test_two_questions_run_together_are_cut_where_the_second_begins(tmp_path: Pa
     assert [c["text"] for c in clauses] == ["要带什么资料", "多久能办好"]
     assert [c["intent"]["name"] for c in clauses] == ["faq_materials", "faq_audit"]
     assert single.get("clauses") is None
+
+
+def test_a_negated_clause_names_a_topic_without_asking_it(tmp_path: Path) -> None:
+    """"不带资料 多久能办好": the first clause states a condition, the second asks."""
+    clf = _trained_on_chinese(tmp_path)
+    [negated, asked] = clf.process(_by_character("不带资料 多久能办好", "带什么资料 多久能办好"))
+    first = negated.get("clauses")[0]
+    assert first["intent"]["name"] == "faq_materials" and first["question"] is False
+    assert asked.get("clauses")[0]["question"] is True
+
+
+def test_what_a_confirmation_tag_closes_is_no_question_when_one_follows(
+    tmp_path: Path,
+) -> None:
+    """"要带什么资料是吧 多久能办好": the merchant states the first, asks the second."""
+    clf = _trained_on_chinese(tmp_path)
+    [tagged, last, plain] = clf.process(_by_character(
+        "要带什么资料是吧 多久能办好", "多久能办好 要带什么资料是吧", "要带什么资料 多久能办好"))
+    assert [c["question"] for c in tagged.get("clauses")] == [False, True]
+    assert [c["question"] for c in last.get("clauses")] == [True, True]  # nothing follows
+    assert [c["question"] for c in plain.get("clauses")] == [True, True]
 
 
 def test_a_status_asked_first_leads_a_message_read_as_a_guide_question(classifier) -> None:
