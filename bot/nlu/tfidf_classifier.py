@@ -54,6 +54,7 @@ from sklearn.linear_model import LogisticRegression
 from bot.nlu.clauses import confirms, inner_cuts, negated_statement, split_clauses
 from bot.nlu.pinyin import to_pinyin
 from bot.nlu.probabilities import probabilities as class_probabilities
+from bot.nlu.tfidf_features import tfidf
 
 MODEL_JSON, MODEL_ARRAYS = "tfidf_intent.json", "tfidf_intent.npz"
 CLAUSES = "clauses"
@@ -115,12 +116,12 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
     def _features(self, messages: list[Message], words: list[str] | None = None) -> csr_matrix:
         assert self._model is not None
-        by_word = self._model["words"].transform(
-            words if words is not None else [_words(m) for m in messages]
+        by_word = tfidf(
+            self._model["words"], words if words is not None else [_words(m) for m in messages]
         )
         texts = [m.get(TEXT) or "" for m in messages]
-        chars = self._model["chars"].transform(texts)
-        sounds = self._model["pinyin"].transform([to_pinyin(t) for t in texts])
+        chars = tfidf(self._model["chars"], texts)
+        sounds = tfidf(self._model["pinyin"], [to_pinyin(t) for t in texts])
         return hstack([by_word, chars, sounds]).tocsr()
 
     def train(self, training_data: TrainingData) -> Resource:
