@@ -140,3 +140,25 @@ def test_after_a_cancel_the_refund_the_guide_does_not_state_is_said_so() -> None
     answer_also_asked(dispatcher, tr, {"cancel_ticket"})
     assert [m["unstated"] for m in dispatcher.messages] == [["refund"]]
     assert dispatcher.messages[0]["answers"] == ["out_of_scope"]
+
+
+async def test_an_out_of_scope_question_about_an_unstated_aspect_is_answered_honestly() -> None:
+    from actions.out_of_scope import ActionOutOfScope
+
+    dispatcher = await run(ActionOutOfScope(), tracker("解绑要收费吗", "out_of_scope",
+                                                       active_loop=None))
+    first = dispatcher.messages[0]
+    assert "解绑指南里没有写明费用" in first["text"] and first["unstated"] == ["cost"]
+    assert "超出" not in texts(dispatcher)  # not "beyond what I answer"
+    assert HOTLINE in texts(dispatcher)  # the configured contact, nothing invented
+    judged = judge(Case("解绑要收费吗", "out_of_scope", ("not_in_guide",)), scored(dispatcher),
+                   allowed_facts=(HOTLINE,))
+    assert judged.correct and not judged.invented
+
+
+async def test_an_out_of_scope_message_without_such_a_question_gets_the_usual_reply() -> None:
+    from actions.out_of_scope import ActionOutOfScope
+
+    dispatcher = await run(ActionOutOfScope(), tracker("今天天气怎么样", "out_of_scope",
+                                                       active_loop=None))
+    assert [m.get("response") for m in dispatcher.messages] == ["utter_out_of_scope"]
