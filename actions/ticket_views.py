@@ -3,11 +3,12 @@ merchant number the latest message names."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rasa_sdk import Tracker
 
-from bot.fields import normalize_merchant_id, normalize_ticket_no
+from bot.fields import FieldResult, normalize_merchant_id, normalize_ticket_no
 from bot.tickets import TicketStatus, TicketView
 from bot.tickets.values import SHANGHAI
 
@@ -49,19 +50,21 @@ def render_tickets(tickets: tuple[TicketView, ...]) -> list[str]:
     return messages
 
 
-def requested_ticket_no(tracker: Tracker) -> str | None:
-    """The valid ticket number the latest message names, if any."""
-    for value in tracker.get_latest_entity_values("ticket_no"):
-        result = normalize_ticket_no(value)
+def _first_valid(tracker: Tracker, entity: str,
+                 normalize: Callable[[str], FieldResult]) -> str | None:
+    """The first ``entity`` value of the latest message that ``normalize`` accepts."""
+    for value in tracker.get_latest_entity_values(entity):
+        result = normalize(value)
         if result.ok:
             return result.value
     return None
+
+
+def requested_ticket_no(tracker: Tracker) -> str | None:
+    """The valid ticket number the latest message names, if any."""
+    return _first_valid(tracker, "ticket_no", normalize_ticket_no)
 
 
 def requested_merchant(tracker: Tracker) -> str | None:
     """The valid merchant number the latest message names, if any."""
-    for value in tracker.get_latest_entity_values("merchant_id"):
-        result = normalize_merchant_id(value)
-        if result.ok:
-            return result.value
-    return None
+    return _first_valid(tracker, "merchant_id", normalize_merchant_id)
