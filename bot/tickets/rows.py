@@ -75,7 +75,7 @@ def not_found(ticket_no: str) -> TicketNotFound:
 
 def record(
     s: Session,
-    ticket: Ticket,
+    ticket_id: int,
     now: datetime,
     actor: str,
     note: str,
@@ -83,9 +83,9 @@ def record(
     old: str | None,
     new: str,
 ) -> None:
-    s.add(
-        TicketEvent(
-            ticket_id=ticket.id,
+    s.execute(
+        insert(TicketEvent).values(
+            ticket_id=ticket_id,
             step=step,
             old_status=old,
             new_status=new,
