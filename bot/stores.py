@@ -52,21 +52,33 @@ def store_failure() -> Exception | None:
 
 
 def redact_value(value: Any) -> Any:
-    """Redact every string inside a JSON-like value."""
+    """Redact every string inside a JSON-like value; ``value`` itself when nothing in
+    it is a secret (no copy is made of what needs no change)."""
     if isinstance(value, str):
-        return redact_text(value)
+        redacted = redact_text(value)
+        return value if redacted == value else redacted
     if isinstance(value, dict):
-        return {key: redact_value(item) for key, item in value.items()}
+        changed = {key: new for key, item in value.items()
+                   if (new := redact_value(item)) is not item}
+        return {**value, **changed} if changed else value
     if isinstance(value, list):
-        return [redact_value(item) for item in value]
+        items = [redact_value(item) for item in value]
+        changed = any(new is not old for new, old in zip(items, value, strict=True))
+        return items if changed else value
     return value
+
+
+def redacted_data(event: Event) -> tuple[dict[str, Any], bool]:
+    """The event's dictionary with every secret hidden, and whether anything was."""
+    data = event.as_dict()
+    redacted = redact_value(data)
+    return redacted, redacted is not data
 
 
 def redact_event(event: Event) -> Event:
     """``event`` itself when it holds no secret, else a copy with every secret hidden."""
-    data = event.as_dict()
-    redacted = redact_value(data)
-    return event if redacted == data else Event.from_parameters(redacted)
+    data, changed = redacted_data(event)
+    return Event.from_parameters(data) if changed else event
 
 
 def pooled_sqlite_engine(url: URL) -> Engine:
@@ -164,12 +176,11 @@ class RedactingSQLTrackerStore(SQLTrackerStore):
             rows = []
             unchanged = True
             for event in itertools.islice(tracker.events, stored, len(tracker.events)):
-                redacted = redact_event(event)
-                unchanged = unchanged and redacted is event
-                data = redacted.as_dict()
+                data, changed = redacted_data(event)
+                unchanged = unchanged and not changed
                 rows.append({
                     "sender_id": tracker.sender_id,
-                    "type_name": redacted.type_name,
+                    "type_name": event.type_name,
                     "timestamp": data.get("timestamp"),
                     "intent_name": (data.get("parse_data") or {}).get("intent", {}).get("name"),
                     "action_name": data.get("name"),

@@ -110,6 +110,17 @@ def test_redact_value_walks_nested_event_data():
     assert "123456" not in flat and "9999" not in flat and "'n': 1" in flat
 
 
+def test_redact_value_copies_only_what_holds_a_secret():
+    clean = {"text": "我要解绑", "parse_data": {"entities": [{"value": "866123456789012"}]}}
+    assert redact_value(clean) is clean
+    event = {"text": "好的", "parse_data": {"text": "密码是123456"}, "l": ["ok", "pin 9999"]}
+    redacted = redact_value(event)
+    assert redacted is not event and redacted["text"] == "好的"
+    assert redacted["l"][0] == "ok" and "9999" not in redacted["l"][1]
+    assert event["parse_data"]["text"] == "密码是123456"  # the input is left as it was
+    assert list(redacted) == list(event)
+
+
 def test_secret_guard_masks_text_and_secret_intent_overrides_the_classifier():
     message = Message(data={"text": "验证码 845210"})
     SecretGuard().process([message])
