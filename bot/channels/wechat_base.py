@@ -19,7 +19,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -32,7 +32,15 @@ from bot.channels.delivery import process
 from bot.channels.screening import admit
 from bot.channels.wechat_api import ApiDelivery
 from bot.channels.wechat_dedup import ASYNC, PASSIVE, Deduplicator, Outcome, ReplayGuard
-from bot.channels.wechat_inbound import ERROR_REPLY, IGNORE, REPLY, classify, load_menu
+from bot.channels.wechat_inbound import (
+    ERROR_REPLY,
+    IGNORE,
+    REPLY,
+    classify,
+    dedup_key,
+    load_menu,
+    message_metadata,
+)
 from bot.channels.wechat_render import ChoiceMemory, render_messages
 from bot.channels.wechat_request import (
     CommonSettings,
@@ -204,7 +212,7 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
             for field in ("ToUserName", "FromUserName", "MsgType"):
                 if not envelope.message.get(field, "").strip():
                     raise Rejected(400, f"missing field: {field}")
-            msg_id = self.dedup_key(envelope.message)
+            msg_id = dedup_key(envelope.message)
             if not await self._replays.admit(
                 int(envelope.timestamp), envelope.nonce, msg_id, self.wall_clock()
             ):
@@ -260,7 +268,7 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
             sender,
             input_channel=self.name(),
             message_id=f"{self.name()}-{msg_id}",
-            metadata=self.metadata(message),
+            metadata=message_metadata(message),
         )
         decision = self._spawn(self._own_turn(on_new_message, user_message, msg_id, deadline))
         reply = await asyncio.shield(decision)
@@ -370,36 +378,6 @@ class WeChatChannelBase(ApiDelivery, InputChannel):
         self, turn: asyncio.Task[list[str]], to_user: str, msg_id: str
     ) -> None:
         await self.deliver(to_user, await turn, msg_id)
-
-    # -- helpers ----------------------------------------------------------------
-
-    @staticmethod
-    def dedup_key(message: Mapping[str, str]) -> str:
-        """MsgId, or FromUserName + CreateTime for events (plus Event and EventKey, so two
-        different menu taps in one second both count), scoped by account."""
-        account = message.get("ToUserName", "")
-        msg_id = message.get("MsgId", "").strip()
-        if msg_id:
-            return f"{account}:{msg_id}"
-        parts = (
-            message.get(name, "").strip()
-            for name in ("FromUserName", "CreateTime", "Event", "EventKey")
-        )
-        return ":".join((account, *parts))
-
-    @staticmethod
-    def metadata(message: Mapping[str, str]) -> dict[str, Any]:
-        """Message type, id and create time (plus event fields) for the tracker."""
-        create_time = message.get("CreateTime", "").strip()
-        data: dict[str, Any] = {
-            "msg_type": message.get("MsgType", "").strip().lower(),
-            "msg_id": message.get("MsgId", "").strip() or None,
-            "create_time": int(create_time) if create_time.isdigit() else None,
-            "event": message.get("Event", "").strip().lower() or None,
-            "event_key": message.get("EventKey", "").strip() or None,
-            "agent_id": message.get("AgentID", "").strip() or None,
-        }
-        return {key: value for key, value in data.items() if value is not None}
 
     def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task:
         task = asyncio.ensure_future(coro)

@@ -1,4 +1,5 @@
-"""What to do with one decrypted WeChat/WeCom callback: a Rasa turn, a fixed reply, or nothing."""
+"""One decrypted WeChat/WeCom callback: a Rasa turn, a fixed reply or nothing; its dedup key
+and the metadata kept with the turn."""
 
 from __future__ import annotations
 
@@ -91,3 +92,31 @@ def _classify_event(message: Mapping[str, str], menu: Mapping[str, str]) -> Inbo
         return Inbound(TURN, payload) if payload else Inbound(REPLY, UNKNOWN_MENU_REPLY)
     # unsubscribe, view (menu link), scan, location reports, enter_agent, …: no answer.
     return Inbound(IGNORE)
+
+
+def dedup_key(message: Mapping[str, str]) -> str:
+    """MsgId, or FromUserName + CreateTime for events (plus Event and EventKey, so two
+    different menu taps in one second both count), scoped by account."""
+    account = message.get("ToUserName", "")
+    msg_id = message.get("MsgId", "").strip()
+    if msg_id:
+        return f"{account}:{msg_id}"
+    parts = (
+        message.get(name, "").strip()
+        for name in ("FromUserName", "CreateTime", "Event", "EventKey")
+    )
+    return ":".join((account, *parts))
+
+
+def message_metadata(message: Mapping[str, str]) -> dict[str, Any]:
+    """Message type, id and create time (plus event fields) for the tracker."""
+    create_time = message.get("CreateTime", "").strip()
+    data: dict[str, Any] = {
+        "msg_type": message.get("MsgType", "").strip().lower(),
+        "msg_id": message.get("MsgId", "").strip() or None,
+        "create_time": int(create_time) if create_time.isdigit() else None,
+        "event": message.get("Event", "").strip().lower() or None,
+        "event_key": message.get("EventKey", "").strip() or None,
+        "agent_id": message.get("AgentID", "").strip() or None,
+    }
+    return {key: value for key, value in data.items() if value is not None}
