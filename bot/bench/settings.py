@@ -69,7 +69,8 @@ class Settings:
     long_turns: int = 600  # bot.bench.long: one sender's conversation, in six buckets
     answer_sets: tuple[str, ...] = (  # bot.bench.answers
         "hold-out", "development", "development-b-a", "development-b-b",
-        "development-c-a", "development-c-b", "blind", "blind-1",
+        "development-c-a", "development-c-b", "development-d-a", "development-d-b",
+        "blind", "blind-1",
     )
 
     @property

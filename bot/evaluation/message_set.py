@@ -32,6 +32,7 @@ KINDS = (
 CONVERSATION_LABELS = (
     "greet", "goodbye", "thank", "bot_challenge", "human_handoff", "request_unbind",
     "check_status", "cancel_ticket", "stop", "share_secret", "out_of_scope",
+    "not_helpful", "notices_off", "notices_on", "leave_message",
 )
 LEGACY_ONLY_LABELS = ("affirm", "deny", "inform", "nlu_fallback")
 """Labels of the older sets: answers to a question the bot asked, and gibberish."""

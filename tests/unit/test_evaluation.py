@@ -141,6 +141,7 @@ def test_development_set_is_well_formed_and_untrained() -> None:
 
 DEV_B = ROOT / "tests" / "dev" / "merchant_messages_dev.yml"
 DEV_C = ROOT / "tests" / "dev" / "merchant_messages_dev_c.yml"
+DEV_D = ROOT / "tests" / "dev" / "merchant_messages_dev_d.yml"
 
 
 def test_halves_are_decided_by_the_text_alone() -> None:
@@ -179,11 +180,26 @@ def test_the_bench_never_shows_half_b() -> None:
     from bot.bench.answers import HALF, PRIVATE, SETS
 
     assert HALF == {"development-b-a": "a", "development-b-b": "b",
-                    "development-c-a": "a", "development-c-b": "b"}
+                    "development-c-a": "a", "development-c-b": "b",
+                    "development-d-a": "a", "development-d-b": "b"}
     assert "development-b-b" in PRIVATE and "development-b-a" not in PRIVATE
     assert "development-c-b" in PRIVATE and "development-c-a" not in PRIVATE
     assert SETS["development-b-a"] == SETS["development-b-b"] == (DEV_B,)
     assert SETS["development-c-a"] == SETS["development-c-b"] == (DEV_C,)
+    assert "development-d-b" in PRIVATE and "development-d-a" not in PRIVATE
+    assert SETS["development-d-a"] == SETS["development-d-b"] == (DEV_D,)
+
+
+def test_fourth_development_set_loads_weighted_to_the_hard_kinds() -> None:
+    """Counts only, as for the second and third sets."""
+    cases = load_cases(DEV_D)
+    a, b = split_half(cases, "a"), split_half(cases, "b")
+    assert len(cases) >= 280 and min(len(a), len(b)) > 0.4 * len(cases)
+    kinds = [kind for case in cases for kind in case.kinds]
+    assert set(kinds) == set(KINDS)
+    assert kinds.count("not_in_guide") >= 60 and kinds.count("two_questions") >= 50
+    assert kinds.count("step") >= 50
+    assert len({case.text for case in cases}) == len(cases)
 
 
 def test_the_report_shows_half_b_as_counts_only() -> None:
