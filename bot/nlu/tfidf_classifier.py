@@ -66,6 +66,9 @@ POLITE = frozenset(("greet", "thank"))
 """A greeting or thanks before a question ("谢谢，另外审核要几天") gives way to it."""
 MIN_QUESTION_CHARS = 3
 """A shorter clause ("后面", "好吗") is part of its neighbour's question, not one of its own."""
+NAMED_BY = {"stop": "cancel_ticket"}
+"""A vague request and the request a clause may name it by ("算了不弄了，把申请撤了": the stop
+is the cancelling of the application)."""
 RUN_ON = frozenset(("request_unbind", "check_status", "human_handoff"))
 LEADS = frozenset(("check_status", "cancel_ticket", "human_handoff"))
 """Requests that, asked first, lead a message whose whole reads as a guide question
@@ -248,22 +251,25 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     ) -> dict[str, Any] | None:
         """The first question among the clauses, when the whole message is a greeting or
         thanks that comes before it, or is unsure of itself, or a guide question after a
-        request of ``LEADS``; for a request to unbind, the first guide question. Its
+        request of ``LEADS``; for a request to unbind, the first guide question; for a
+        vague request of ``NAMED_BY``, the clause that names what it is. Its
         confidence is the higher of its clause's and the whole message's, so that the
         ranking stays in order. (Two confident questions keep the whole message's intent;
         the answer action answers both in the order asked.)"""
         questions = [c["intent"] for c in clauses if c["question"]]
         if not questions or top["name"] == "share_secret":
             return None
-        if top["name"] == "request_unbind":
+        named = NAMED_BY.get(top["name"])
+        first = next((q for q in questions if q["name"] == named), None)
+        if first is None and top["name"] == "request_unbind":
             # "我要解绑，要带什么资料": the question leads; its answer starts the form.
             first = next((q for q in questions if q["name"].startswith("faq_")), None)
-        elif ((top["name"] in POLITE and clauses[0]["intent"]["name"] == top["name"])
-              or top["confidence"] < self.config["clause_confidence"]
-              or (questions[0]["name"] in LEADS and top["name"].startswith("faq_"))):
+        elif first is None:
+            if not ((top["name"] in POLITE and clauses[0]["intent"]["name"] == top["name"])
+                    or top["confidence"] < self.config["clause_confidence"]
+                    or (questions[0]["name"] in LEADS and top["name"].startswith("faq_"))):
+                return None
             first = questions[0]
-        else:
-            return None
         if first is None or first["name"] == top["name"]:
             return None
         return {"name": first["name"], "confidence": max(first["confidence"], top["confidence"])}

@@ -237,3 +237,15 @@ def test_a_status_asked_first_leads_a_message_read_as_a_guide_question(classifie
     assert classifier._first_question(top, [{**status, "question": False}, guide]) is None
     cancel = {"intent": {"name": "cancel_ticket", "confidence": 0.85}, "question": True}
     assert classifier._first_question(top, [cancel, guide])["name"] == "cancel_ticket"
+
+
+def test_a_stop_named_as_cancelling_the_application_is_a_cancel(classifier) -> None:
+    """"算了不弄了，把申请撤了": the stop is the cancel its clause names; a stop alone, or
+    with a cancel not asked surely, stays a stop."""
+    top = {"name": "stop", "confidence": 0.95}
+    stop = {"intent": {"name": "stop", "confidence": 1.0}, "question": True}
+    cancel = {"intent": {"name": "cancel_ticket", "confidence": 0.9}, "question": True}
+    assert classifier._first_question(top, [stop, cancel]) == {"name": "cancel_ticket",
+                                                              "confidence": 0.95}
+    assert classifier._first_question(top, [stop, {**cancel, "question": False}]) is None
+    assert classifier._first_question(top, [stop]) is None
