@@ -104,6 +104,10 @@ def test_a_cue_with_a_gap_matches_words_in_between() -> None:
     ("最晚哪天之前要办", "deadline"),
     ("五台机子能批量解绑吗", "limits"),
     ("别人能代办吗", "proxy"),
+    ("礼拜天能办吗", "service_hours"),
+    ("机器丢了还能解绑吗", "lost_device"),
+    ("验证码一直收不到", "missing_code"),
+    ("密码输错被锁了咋办", "forgotten_password"),
 ])
 def test_an_aspect_is_asked_in_its_general_words(text: str, aspect: str) -> None:
     assert aspect in ids(asked_aspects(text))
