@@ -32,9 +32,14 @@ _QUESTION_END = re.compile(r"(?<=[吗呢])(?=[\u4e00-\u9fff]{2})")
 """After "吗" or "呢" another question may follow without punctuation (typed or dictated)."""
 _ASKS = re.compile(
     r"什么|啥|怎么|怎样|咋|为何|如何|何时|干嘛|干吗|多久|多长|多少|几|哪|谁|吗|呢|是否|能否|"
-    r"([\u4e00-\u9fff])[不没]\1"
+    r"([\u4e00-\u9fff])[不没]\1|(?<=[\u4e00-\u9fff])(?:没有|没|不)\s*$"
 )
-"""A question word, a question particle or an A-not-A question ("要不要", "能不能")."""
+"""A question word, a question particle, an A-not-A question ("要不要", "能不能") or its
+short form ending in the negation ("有影响没", "能办不")."""
+_REQUEST = re.compile(
+    r"好吗|好嗎|行吗|行嗎|可以吗|可以嗎|好不好|行不行|帮我|幫我|请(?!问)|請(?!問)"
+)
+"""Words that ask for something to be done ("帮我打开通知", "别老是通知我了好吗")."""
 _NEGATED = re.compile(r"(?:我|咱|俺)?(?:不|别|没|无需|无须|免得)")
 """A clause that opens with a negation ("不打电话", "别让我跑网点") and asks nothing states
 a condition of the question around it; it names a topic without asking about it."""
@@ -76,6 +81,11 @@ def split_clauses(text: str) -> list[tuple[int, int]]:
 def asks(piece: str) -> bool:
     """Whether ``piece`` asks something (has a question word or form)."""
     return _ASKS.search(piece) is not None
+
+
+def requests(piece: str) -> bool:
+    """Whether ``piece`` asks for something to be done rather than asks a question."""
+    return _REQUEST.search(piece) is not None
 
 
 def negated_statement(piece: str) -> bool:

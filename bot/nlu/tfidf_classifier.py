@@ -51,7 +51,15 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from bot.nlu.clauses import confirms, inner_cuts, negated_statement, split_clauses
+from bot.knowledge.aspects import asked_aspects
+from bot.nlu.clauses import (
+    asks,
+    confirms,
+    inner_cuts,
+    negated_statement,
+    requests,
+    split_clauses,
+)
 from bot.nlu.pinyin import to_pinyin
 from bot.nlu.probabilities import probabilities as class_probabilities
 from bot.nlu.tfidf_features import tfidf
@@ -178,6 +186,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             first = self._first_question(ranking[0], clauses)
             if first is not None:
                 ranking = [first, *(r for r in ranking if r["name"] != first["name"])]
+            ranking = _aspect_question(message.get(TEXT), ranking)
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
             if clauses:
@@ -298,6 +307,25 @@ def _confirmed(clauses: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return clauses
     return [{**c, "question": False} if n <= last else c
             for n, c in enumerate(clauses)]
+
+
+ASPECT_NOT = {"request_unbind": (), "check_status": ("duration", "notification")}
+"""Requests that a question about an aspect (``bot.knowledge.aspects``) is not: "别人能代办
+解绑吗" asks whether, it does not ask to unbind; it goes to ``out_of_scope``, whose action
+says the guide does not state it. The aspects listed stay with the request ("我的审核还要
+多久" is a status check)."""
+
+
+def _aspect_question(text: str, ranking: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``ranking`` with ``out_of_scope`` first when a request of ``ASPECT_NOT`` is a
+    question about an aspect the guide does not state, not a request."""
+    kept = ASPECT_NOT.get(ranking[0]["name"])
+    if kept is None or not asks(text) or requests(text):
+        return ranking
+    if not [a for a in asked_aspects(text) if a.id not in kept]:
+        return ranking
+    top = {"name": "out_of_scope", "confidence": ranking[0]["confidence"]}
+    return [top, *(r for r in ranking if r["name"] != "out_of_scope")]
 
 
 def _asks_else(intent: str) -> bool:

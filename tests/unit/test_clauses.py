@@ -2,7 +2,14 @@
 
 import pytest
 
-from bot.nlu.clauses import asks, confirms, inner_cuts, negated_statement, split_clauses
+from bot.nlu.clauses import (
+    asks,
+    confirms,
+    inner_cuts,
+    negated_statement,
+    requests,
+    split_clauses,
+)
 
 
 def clauses(text: str) -> list[str]:
@@ -45,7 +52,7 @@ def test_offsets_point_into_the_text() -> None:
 
 @pytest.mark.parametrize(("piece", "expected"), [
     ("要带什么资料", True), ("多久能办好", True), ("要不要备份", True), ("能线上办吗", True),
-    ("数据迁移是干嘛的", True), ("如何联系客服", True),
+    ("数据迁移是干嘛的", True), ("如何联系客服", True), ("有影响没", True), ("能办不", True),
     ("机器坏了", False), ("我要解绑", False), ("数据迁移", False),
 ])
 def test_a_question_has_a_question_word_or_form(piece: str, expected: bool) -> None:
@@ -76,3 +83,11 @@ def test_a_negated_clause_that_asks_nothing_is_a_statement(piece: str, expected:
 ])
 def test_a_confirmation_tag_ends_a_statement(piece: str, expected: bool) -> None:
     assert confirms(piece) is expected
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("帮我打开通知", True), ("别老是通知我了好吗", True), ("请转人工", True),
+    ("请问解绑收费吗", False), ("会给我发短信通知吗", False),
+])
+def test_a_request_asks_for_something_to_be_done(piece: str, expected: bool) -> None:
+    assert requests(piece) is expected
