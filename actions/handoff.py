@@ -23,6 +23,7 @@ from bot.handoff.models import REASONS
 from bot.handoff.service import HandoffError, HandoffService
 from bot.knowledge.aspects import asked_aspects
 from bot.knowledge.topics import load_topics
+from bot.nlu.clauses import requests
 from bot.outbox.store import OutboxStore, OutboxUnavailable
 from bot.outbox.texts import handoff_text, notice_text
 
@@ -136,13 +137,12 @@ class ActionLeaveMessage(Action):
 
 
 _QUESTION = re.compile(r"(?:吗|嗎|么|麼|呢|[?？])\s*$|会不会|會不會|是不是")
-_REQUEST = re.compile(r"好吗|好嗎|行吗|行嗎|可以吗|可以嗎|好不好|行不行|帮我|幫我|请|請")
 
 
 def asks_rather_than_requests(text: str) -> bool:
     """"会给我发短信通知吗" asks a question; "别老是通知我了好吗", "帮我打开通知" ask for
     something to be done."""
-    return bool(_QUESTION.search(text)) and not _REQUEST.search(text)
+    return bool(_QUESTION.search(text)) and not requests(text)
 
 
 class ActionSetNotices(Action):

@@ -9,6 +9,7 @@ cue words are data (``data/knowledge/aspects.yml``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,21 @@ from bot.knowledge.topics import Topic
 from bot.paths import DATA
 
 ASPECTS_PATH = DATA / "knowledge" / "aspects.yml"
+GAP = "…"
+"""In a cue, stands for up to ``MAX_GAP`` characters: "钱…退" matches 钱会退, 钱能不能退."""
+MAX_GAP = 4
+
+
+@lru_cache(maxsize=512)
+def _gap_pattern(cue: str) -> re.Pattern[str]:
+    return re.compile(f".{{0,{MAX_GAP}}}".join(re.escape(part) for part in cue.split(GAP)))
+
+
+def cue_in(cue: str, text: str) -> bool:
+    """True when ``cue`` occurs in ``text`` (a cue with "…" allows a short gap there)."""
+    if GAP not in cue:
+        return cue in text
+    return _gap_pattern(cue).search(text) is not None
 
 
 @dataclass(frozen=True)
@@ -36,20 +52,19 @@ class Aspect:
     the topic: they address the aspect only for such questions."""
 
     def asked_in(self, text: str) -> bool:
-        compact = "".join(text.split())
+        compact = "".join(text.split()).lower()
         for phrase in self.ignore:
             compact = compact.replace(phrase, " ")
-        return any(cue in compact for cue in self.cues)
+        return any(cue_in(cue, compact) for cue in self.cues)
 
     def addressed_by(self, topic: Topic, question: str = "") -> bool:
-        """True when the topic's guide passages or its answer mention the aspect (for a
-        topic of ``only_about``: its passages, or its answer when ``question`` is about
-        the topic)."""
+        """True when the topic's guide passages or its answer mention the aspect. A topic
+        of ``only_about`` addresses it only when ``question`` is about the topic's own
+        subject (the POS application's 3-7个工作日 says nothing about the unbind's)."""
         subject = dict(self.only_about).get(topic.id)
-        if subject is not None and not any(word in question for word in subject):
-            text = "".join(topic.sources)
-        else:
-            text = "".join((*topic.sources, *topic.answer))
+        if subject is not None and not any(word in question.lower() for word in subject):
+            return False
+        text = "".join((*topic.sources, *topic.answer))
         return any(word in text for word in self.stated)
 
 

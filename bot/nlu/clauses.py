@@ -5,7 +5,8 @@ and, when it splits into more than one clause, each clause too
 (``TfidfIntentClassifier``); the answer action then answers each question in the order
 asked. A clause ends at sentence punctuation (either width), at a space between two Chinese
 characters, after a "吗" or "呢" that closes a question when more follows ("能线上办吗要带
-啥"), or before a word that starts another question ("还有", "另外", "顺便问下", "对了" …);
+啥"), or before a word that starts another question ("还有", "另外", "顺便问下", "再一个",
+"对了" …; an English "and" after Chinese);
 clauses shorter than two characters are joined to their neighbour. Offsets refer to the
 text as given.
 
@@ -23,15 +24,22 @@ import re
 _BREAK = re.compile(r"[，,。.？?！!；;\n]+|(?<=[\u4e00-\u9fff])\s+(?=[\u4e00-\u9fff])")
 _NEXT_QUESTION = re.compile(
     r"(?:还有就是|还有个问题|还有一个问题|还有|另外|顺便问一?下|顺便问问|顺便|再问一?下|"
-    r"还想问一?下?|我还想知道|还想知道|以及|然后就是|再就是|对了|此外|除此之外|另一个问题)"
+    r"还想问一?下?|我还想知道|还想知道|以及|然后就是|再就是|对了|此外|除此之外|另一个问题|"
+    r"再一个|再有就是|再问个|顺带问?一?下?|另外还有|"
+    r"(?<=[\u4e00-\u9fff])\s*(?:and also|and|also|btw|by the way)\b)"
 )
 _QUESTION_END = re.compile(r"(?<=[吗呢])(?=[\u4e00-\u9fff]{2})")
 """After "吗" or "呢" another question may follow without punctuation (typed or dictated)."""
 _ASKS = re.compile(
-    r"什么|啥|怎么|怎样|咋|为何|多久|多长|多少|几|哪|谁|吗|呢|是否|能否|"
-    r"([\u4e00-\u9fff])[不没]\1"
+    r"什么|啥|怎么|怎样|咋|为何|如何|何时|干嘛|干吗|多久|多长|多少|几|哪|谁|吗|呢|是否|能否|"
+    r"([\u4e00-\u9fff])[不没]\1|(?<=[\u4e00-\u9fff])(?:没有|没|不)\s*$"
 )
-"""A question word, a question particle or an A-not-A question ("要不要", "能不能")."""
+"""A question word, a question particle, an A-not-A question ("要不要", "能不能") or its
+short form ending in the negation ("有影响没", "能办不")."""
+_REQUEST = re.compile(
+    r"好吗|好嗎|行吗|行嗎|可以吗|可以嗎|好不好|行不行|帮我|幫我|请(?!问)|請(?!問)"
+)
+"""Words that ask for something to be done ("帮我打开通知", "别老是通知我了好吗")."""
 _NEGATED = re.compile(r"(?:我|咱|俺)?(?:不|别|没|无需|无须|免得)")
 """A clause that opens with a negation ("不打电话", "别让我跑网点") and asks nothing states
 a condition of the question around it; it names a topic without asking about it."""
@@ -73,6 +81,11 @@ def split_clauses(text: str) -> list[tuple[int, int]]:
 def asks(piece: str) -> bool:
     """Whether ``piece`` asks something (has a question word or form)."""
     return _ASKS.search(piece) is not None
+
+
+def requests(piece: str) -> bool:
+    """Whether ``piece`` asks for something to be done rather than asks a question."""
+    return _REQUEST.search(piece) is not None
 
 
 def negated_statement(piece: str) -> bool:

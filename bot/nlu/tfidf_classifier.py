@@ -51,7 +51,15 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from bot.nlu.clauses import confirms, inner_cuts, negated_statement, split_clauses
+from bot.knowledge.aspects import asked_aspects
+from bot.nlu.clauses import (
+    asks,
+    confirms,
+    inner_cuts,
+    negated_statement,
+    requests,
+    split_clauses,
+)
 from bot.nlu.pinyin import to_pinyin
 from bot.nlu.probabilities import probabilities as class_probabilities
 from bot.nlu.tfidf_features import tfidf
@@ -66,6 +74,9 @@ POLITE = frozenset(("greet", "thank"))
 """A greeting or thanks before a question ("谢谢，另外审核要几天") gives way to it."""
 MIN_QUESTION_CHARS = 3
 """A shorter clause ("后面", "好吗") is part of its neighbour's question, not one of its own."""
+NAMED_BY = {"stop": "cancel_ticket"}
+"""A vague request and the request a clause may name it by ("算了不弄了，把申请撤了": the stop
+is the cancelling of the application)."""
 RUN_ON = frozenset(("request_unbind", "check_status", "human_handoff"))
 LEADS = frozenset(("check_status", "cancel_ticket", "human_handoff"))
 """Requests that, asked first, lead a message whose whole reads as a guide question
@@ -175,6 +186,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             first = self._first_question(ranking[0], clauses)
             if first is not None:
                 ranking = [first, *(r for r in ranking if r["name"] != first["name"])]
+            ranking = _aspect_question(message.get(TEXT), ranking)
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
             if clauses:
@@ -248,22 +260,25 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     ) -> dict[str, Any] | None:
         """The first question among the clauses, when the whole message is a greeting or
         thanks that comes before it, or is unsure of itself, or a guide question after a
-        request of ``LEADS``; for a request to unbind, the first guide question. Its
+        request of ``LEADS``; for a request to unbind, the first guide question; for a
+        vague request of ``NAMED_BY``, the clause that names what it is. Its
         confidence is the higher of its clause's and the whole message's, so that the
         ranking stays in order. (Two confident questions keep the whole message's intent;
         the answer action answers both in the order asked.)"""
         questions = [c["intent"] for c in clauses if c["question"]]
         if not questions or top["name"] == "share_secret":
             return None
-        if top["name"] == "request_unbind":
+        named = NAMED_BY.get(top["name"])
+        first = next((q for q in questions if q["name"] == named), None)
+        if first is None and top["name"] == "request_unbind":
             # "我要解绑，要带什么资料": the question leads; its answer starts the form.
             first = next((q for q in questions if q["name"].startswith("faq_")), None)
-        elif ((top["name"] in POLITE and clauses[0]["intent"]["name"] == top["name"])
-              or top["confidence"] < self.config["clause_confidence"]
-              or (questions[0]["name"] in LEADS and top["name"].startswith("faq_"))):
+        elif first is None:
+            if not ((top["name"] in POLITE and clauses[0]["intent"]["name"] == top["name"])
+                    or top["confidence"] < self.config["clause_confidence"]
+                    or (questions[0]["name"] in LEADS and top["name"].startswith("faq_"))):
+                return None
             first = questions[0]
-        else:
-            return None
         if first is None or first["name"] == top["name"]:
             return None
         return {"name": first["name"], "confidence": max(first["confidence"], top["confidence"])}
@@ -292,6 +307,25 @@ def _confirmed(clauses: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return clauses
     return [{**c, "question": False} if n <= last else c
             for n, c in enumerate(clauses)]
+
+
+ASPECT_NOT = {"request_unbind": (), "check_status": ("duration", "notification")}
+"""Requests that a question about an aspect (``bot.knowledge.aspects``) is not: "别人能代办
+解绑吗" asks whether, it does not ask to unbind; it goes to ``out_of_scope``, whose action
+says the guide does not state it. The aspects listed stay with the request ("我的审核还要
+多久" is a status check)."""
+
+
+def _aspect_question(text: str, ranking: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``ranking`` with ``out_of_scope`` first when a request of ``ASPECT_NOT`` is a
+    question about an aspect the guide does not state, not a request."""
+    kept = ASPECT_NOT.get(ranking[0]["name"])
+    if kept is None or not asks(text) or requests(text):
+        return ranking
+    if not [a for a in asked_aspects(text) if a.id not in kept]:
+        return ranking
+    top = {"name": "out_of_scope", "confidence": ranking[0]["confidence"]}
+    return [top, *(r for r in ranking if r["name"] != "out_of_scope")]
 
 
 def _asks_else(intent: str) -> bool:

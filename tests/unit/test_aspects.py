@@ -84,3 +84,36 @@ def test_an_answer_saying_its_own_duration_is_not_given_covers_only_its_subject(
 ])
 def test_more_that_the_guide_does_not_state(text: str, topic: str, aspect: str) -> None:
     assert aspect in ids(unstated_aspects(text, TOPICS[topic]))
+
+
+def test_a_cue_with_a_gap_matches_words_in_between() -> None:
+    # "费…退": the fee and its refund with a few words between them.
+    assert "refund" in ids(asked_aspects("服务费能不能退"))
+    assert ids(asked_aspects("啥时候能弄完")) == ["duration"]
+    assert "duration" not in ids(asked_aspects("什么时候算解绑完成"))
+
+
+@pytest.mark.parametrize(("text", "aspect"), [
+    ("解绑会不会被罚款", "cost"),
+    ("解绑贵不贵", "cost"),
+    ("is there a fee", "cost"),
+    ("解綁要等幾個工作日", "duration"),
+    ("营业执照过期了还能办吗", "document_validity"),
+    ("钱要是没了算谁的", "liability"),
+    ("解绑以后还保修吗", "warranty"),
+    ("最晚哪天之前要办", "deadline"),
+    ("五台机子能批量解绑吗", "limits"),
+    ("别人能代办吗", "proxy"),
+    ("礼拜天能办吗", "service_hours"),
+    ("机器丢了还能解绑吗", "lost_device"),
+    ("验证码一直收不到", "missing_code"),
+    ("密码输错被锁了咋办", "forgotten_password"),
+])
+def test_an_aspect_is_asked_in_its_general_words(text: str, aspect: str) -> None:
+    assert aspect in ids(asked_aspects(text))
+
+
+def test_a_topic_of_only_about_addresses_the_aspect_only_for_its_own_subject() -> None:
+    # The POS application's 3-7个工作日 is the new POS's review, not the unbind's.
+    assert ids(unstated_aspects("从申请到解完一般几周", TOPICS["pos_application"])) == ["duration"]
+    assert unstated_aspects("新机申请要几个工作日", TOPICS["pos_application"]) == []

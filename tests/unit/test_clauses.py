@@ -2,7 +2,14 @@
 
 import pytest
 
-from bot.nlu.clauses import asks, confirms, inner_cuts, negated_statement, split_clauses
+from bot.nlu.clauses import (
+    asks,
+    confirms,
+    inner_cuts,
+    negated_statement,
+    requests,
+    split_clauses,
+)
 
 
 def clauses(text: str) -> list[str]:
@@ -22,6 +29,9 @@ def clauses(text: str) -> list[str]:
     ("不用了,谢谢,另外审核要几天", ["不用了", "谢谢", "另外审核要几天"]),
     ("资料我知道了此外钱会冻结吗", ["资料我知道了", "此外钱会冻结吗"]),
     ("培训交接呢测试验证又是啥", ["培训交接呢", "测试验证又是啥"]),  # "呢" like "吗"
+    ("要准备什么再一个钱会不会受影响", ["要准备什么", "再一个钱会不会受影响"]),
+    ("怎么备份顺带问下能重新绑吗", ["怎么备份", "顺带问下能重新绑吗"]),
+    ("流程是啥 and how do i contact support", ["流程是啥", "and how do i contact support"]),
 ])
 def test_two_questions_are_two_clauses(text: str, expected: list[str]) -> None:
     assert clauses(text) == expected
@@ -29,7 +39,7 @@ def test_two_questions_are_two_clauses(text: str, expected: list[str]) -> None:
 
 @pytest.mark.parametrize("text", [
     "你好", "我要解绑 急", "unbind my pos", "好的。", "1.5", "还有", "  审核要多久？ ",
-    "解绑要多久吗", "是吗", "有吗?",
+    "解绑要多久吗", "是吗", "有吗?", "how do i back up and restore data", "android pos怎么解绑",
 ])
 def test_one_question_stays_one_clause(text: str) -> None:
     assert len(split_clauses(text)) == 1
@@ -42,6 +52,7 @@ def test_offsets_point_into_the_text() -> None:
 
 @pytest.mark.parametrize(("piece", "expected"), [
     ("要带什么资料", True), ("多久能办好", True), ("要不要备份", True), ("能线上办吗", True),
+    ("数据迁移是干嘛的", True), ("如何联系客服", True), ("有影响没", True), ("能办不", True),
     ("机器坏了", False), ("我要解绑", False), ("数据迁移", False),
 ])
 def test_a_question_has_a_question_word_or_form(piece: str, expected: bool) -> None:
@@ -72,3 +83,11 @@ def test_a_negated_clause_that_asks_nothing_is_a_statement(piece: str, expected:
 ])
 def test_a_confirmation_tag_ends_a_statement(piece: str, expected: bool) -> None:
     assert confirms(piece) is expected
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("帮我打开通知", True), ("别老是通知我了好吗", True), ("请转人工", True),
+    ("请问解绑收费吗", False), ("会给我发短信通知吗", False),
+])
+def test_a_request_asks_for_something_to_be_done(piece: str, expected: bool) -> None:
+    assert requests(piece) is expected

@@ -237,3 +237,32 @@ def test_a_status_asked_first_leads_a_message_read_as_a_guide_question(classifie
     assert classifier._first_question(top, [{**status, "question": False}, guide]) is None
     cancel = {"intent": {"name": "cancel_ticket", "confidence": 0.85}, "question": True}
     assert classifier._first_question(top, [cancel, guide])["name"] == "cancel_ticket"
+
+
+def test_a_stop_named_as_cancelling_the_application_is_a_cancel(classifier) -> None:
+    """"算了不弄了，把申请撤了": the stop is the cancel its clause names; a stop alone, or
+    with a cancel not asked surely, stays a stop."""
+    top = {"name": "stop", "confidence": 0.95}
+    stop = {"intent": {"name": "stop", "confidence": 1.0}, "question": True}
+    cancel = {"intent": {"name": "cancel_ticket", "confidence": 0.9}, "question": True}
+    assert classifier._first_question(top, [stop, cancel]) == {"name": "cancel_ticket",
+                                                              "confidence": 0.95}
+    assert classifier._first_question(top, [stop, {**cancel, "question": False}]) is None
+    assert classifier._first_question(top, [stop]) is None
+
+
+def test_a_request_that_asks_about_an_unstated_aspect_is_a_question() -> None:
+    """"别人能代办解绑吗" asks whether, it does not ask to unbind; "帮我…" still requests, and
+    a status check keeps "how long"."""
+    from bot.nlu.tfidf_classifier import _aspect_question
+
+    def top(text: str, intent: str) -> str:
+        ranking = [{"name": intent, "confidence": 0.8}, {"name": "faq_process", "confidence": 0.1}]
+        return _aspect_question(text, ranking)[0]["name"]
+
+    assert top("别人能代办解绑吗", "request_unbind") == "out_of_scope"
+    assert top("解绑对我的信用有影响没", "check_status") == "out_of_scope"
+    assert top("帮我解绑 要多少钱", "request_unbind") == "request_unbind"
+    assert top("我的审核还要多久", "check_status") == "check_status"
+    assert top("我要解绑", "request_unbind") == "request_unbind"
+    assert top("解绑收费吗", "faq_process") == "faq_process"  # the answer action checks it
