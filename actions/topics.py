@@ -22,6 +22,7 @@ from bot.knowledge.aspects import Aspect, asked_aspects, unstated_aspects
 from bot.knowledge.grounding import Grounding, ground
 from bot.knowledge.step_ordinal import ordinal_step
 from bot.knowledge.topics import Topic, follow_up_buttons, load_topics, topic_for_intent
+from bot.nlu.clauses import asks_after
 from bot.settings import Contacts
 
 SUGGESTIONS = 3
@@ -184,6 +185,15 @@ def answer_also_asked(
                                  buttons=[second_question_button(maybe[0])])
 
 
+def next_step_asked(tracker: Tracker, topic: Topic) -> Topic | None:
+    """The step after ``topic`` when ``topic`` is one of the eight steps and the message
+    also asks what comes after ("培训交接完是不是就正式解绑了 之后还要干嘛"): offered as a
+    button, since the step asked about is answered first."""
+    if topic.step is None or not asks_after(other_clauses_text(tracker, [topic.intent])):
+        return None
+    return next((t for t in load_topics().values() if t.step == topic.step + 1), None)
+
+
 def confidence_of(tracker: Tracker, intent: str) -> float:
     ranking = tracker.latest_message.get("intent_ranking") or []
     return next((float(r.get("confidence") or 0.0) for r in ranking if r.get("name") == intent),
@@ -221,6 +231,9 @@ class ActionAnswerTopic(Action):
             offer = [second_question_button(second)]
         elif second is None and maybe:
             offer = [second_question_button(maybe[0])]
+        after = next_step_asked(tracker, topic)
+        if after is not None:
+            offer.append(topic_button(after))
         # Inside a form the form asks its question next, so keep the answer uncluttered.
         if second_topic is not None and second_was_asked_first(tracker, topic, second_topic):
             topic, second_topic = second_topic, topic
