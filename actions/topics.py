@@ -22,6 +22,7 @@ from bot.knowledge.aspects import Aspect, asked_aspects, unstated_aspects
 from bot.knowledge.grounding import Grounding, ground
 from bot.knowledge.step_ordinal import ordinal_step
 from bot.knowledge.topics import Topic, follow_up_buttons, load_topics, topic_for_intent
+from bot.nlu.clauses import asks_after
 from bot.settings import Contacts
 
 SUGGESTIONS = 3
@@ -36,6 +37,9 @@ OFFERED_INTENTS = {  # a second question that is no guide topic is offered as a 
 }
 MAYBE_QUESTION = 0.5
 """A second clause ranked this sure (but not sure enough to answer) is offered as a button."""
+SAME_TOPIC_RUNNER_UP = 0.05
+"""A later clause ranked as the topic already answered ("怎么备份 备份完数据会迁到新机吗")
+offers the topic it ranked next as a button when that one is at least this sure."""
 LOW_CONFIDENCE_STREAK = 3
 """Turns in a row the bot did not understand before it hands the conversation off."""
 NOT_UNDERSTOOD = "抱歉，我没有完全明白您的意思。您是想问下面哪一个？也可以换个说法再问我。"
@@ -184,6 +188,30 @@ def answer_also_asked(
                                  buttons=[second_question_button(maybe[0])])
 
 
+def next_step_asked(tracker: Tracker, topic: Topic) -> Topic | None:
+    """The step after ``topic`` when ``topic`` is one of the eight steps and the message
+    also asks what comes after ("培训交接完是不是就正式解绑了 之后还要干嘛"): offered as a
+    button, since the step asked about is answered first."""
+    if topic.step is None or not asks_after(other_clauses_text(tracker, [topic.intent])):
+        return None
+    return next((t for t in load_topics().values() if t.step == topic.step + 1), None)
+
+
+def runner_up_of_repeat(tracker: Tracker, topic: Topic) -> Topic | None:
+    """The topic ranked next for a later clause that ranks as ``topic`` again: a second
+    question the classifier read as the first one's topic ("有问题找谁" after a follow-up
+    question), offered when it is at least ``SAME_TOPIC_RUNNER_UP`` sure."""
+    same = [c for c in tracker.latest_message.get("clauses") or ()
+            if (c.get("intent") or {}).get("name") == topic.intent]
+    for clause in same[1:]:
+        runner_up = clause.get("runner_up") or {}
+        other = topic_for_intent(runner_up.get("name"))
+        if (other is not None and other.intent != topic.intent
+                and float(runner_up.get("confidence") or 0.0) >= SAME_TOPIC_RUNNER_UP):
+            return other
+    return None
+
+
 def confidence_of(tracker: Tracker, intent: str) -> float:
     ranking = tracker.latest_message.get("intent_ranking") or []
     return next((float(r.get("confidence") or 0.0) for r in ranking if r.get("name") == intent),
@@ -221,6 +249,12 @@ class ActionAnswerTopic(Action):
             offer = [second_question_button(second)]
         elif second is None and maybe:
             offer = [second_question_button(maybe[0])]
+        after = next_step_asked(tracker, topic)
+        if after is not None:
+            offer.append(topic_button(after))
+        repeat = runner_up_of_repeat(tracker, topic) if second is None and not maybe else None
+        if repeat is not None:
+            offer.append(second_question_button(repeat.intent))
         # Inside a form the form asks its question next, so keep the answer uncluttered.
         if second_topic is not None and second_was_asked_first(tracker, topic, second_topic):
             topic, second_topic = second_topic, topic

@@ -46,6 +46,8 @@ a condition of the question around it; it names a topic without asking about it.
 _CONFIRMS = re.compile(r"(?:是吧|对吧|对不对|是不是|没错吧)\s*[？?。.！!]*$")
 """A clause ending in a confirmation tag ("…是吧") restates what the merchant already
 believes; an open question after it ("还有别的准备吗") is what they ask."""
+_AFTER = re.compile(r"之后|以后|然后|接下来|下一步|后面|完了")
+"""Words that place what is asked after something else ("培训交接完 之后还要干嘛")."""
 MIN_CHARS = 2
 MIN_SIDE_CHARS = 4
 """Each side of a cut inside a clause is at least this long ("审核多久" is one)."""
@@ -92,6 +94,11 @@ def negated_statement(piece: str) -> bool:
     """Whether ``piece`` opens with a negation and asks nothing ("不打电话 我自己在机器上
     弄": the first clause says how, not what, the merchant asks)."""
     return _NEGATED.match(piece.strip()) is not None and not asks(piece)
+
+
+def asks_after(piece: str) -> bool:
+    """Whether ``piece`` asks what comes after something ("之后还要干嘛", "审完以后呢")."""
+    return asks(piece) and _AFTER.search(piece) is not None
 
 
 def confirms(piece: str) -> bool:

@@ -196,7 +196,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return messages
 
     def _clauses(self, message: Message, top: dict[str, Any]) -> list[dict[str, Any]]:
-        """Each clause with its top intent, when the message has more than one."""
+        """Each clause with its top intent and the intent ranked next (``runner_up``), when
+        the message has more than one."""
         text = message.get(TEXT) or ""
         tokens = [t for t in message.get(TOKENS_NAMES[TEXT]) or [] if t.text.strip()]
         spans = split_clauses(text)
@@ -213,8 +214,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                         and sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS
                         and not (intent["name"].startswith("faq_")
                                  and negated_statement(key[0])))
+            runner_up = [dict(r) for r in self._cache[key][1:2]]
             clauses.append({"text": key[0], "start": start, "end": end, "intent": intent,
-                            "question": question})
+                            "question": question, "runner_up": runner_up[0] if runner_up else None})
         return _confirmed(clauses)
 
     def _ranked(

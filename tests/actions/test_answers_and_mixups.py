@@ -88,6 +88,43 @@ async def test_a_less_sure_second_question_is_offered_as_a_button() -> None:
     assert payloads[0] == "/faq_audit"
 
 
+async def test_what_comes_after_a_step_offers_the_next_step() -> None:
+    """"之后还要干嘛" after a question about a step: the step is answered, the step after
+    it offered as a button; a second clause that asks nothing about "after" offers none."""
+    tr = with_clauses(
+        tracker("培训交接完是不是就正式解绑了 之后还要干嘛", "faq_step_training",
+                active_loop=None),
+        ("培训交接完是不是就正式解绑了", "faq_step_training", 0.9),
+        ("之后还要干嘛", "faq_followup", 0.94))
+    dispatcher = await run(ActionAnswerTopic(), tr)
+    payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
+    assert answers(dispatcher)[0] == ["faq_step_training"] and "/faq_step_final" in payloads
+    tr = with_clauses(
+        tracker("培训交接完是不是就正式解绑了 客服电话多少", "faq_step_training",
+                active_loop=None),
+        ("培训交接完是不是就正式解绑了", "faq_step_training", 0.9),
+        ("客服电话多少", "faq_contact_support", 0.94))
+    dispatcher = await run(ActionAnswerTopic(), tr)
+    payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
+    assert "/faq_step_final" not in payloads
+
+
+async def test_a_clause_ranked_as_the_answered_topic_offers_the_topic_ranked_next() -> None:
+    """"有问题找谁" read as the follow-up again: its runner-up (contacts) is offered when
+    sure enough, not when it is noise."""
+    for confidence, offered in ((0.09, True), (0.01, False)):
+        text = "解绑以后要跟进什么 有问题找谁"
+        tr = with_clauses(tracker(text, "faq_followup", active_loop=None),
+                          ("解绑以后要跟进什么", "faq_followup", 1.0),
+                          ("有问题找谁", "faq_followup", 0.88))
+        tr.latest_message["clauses"][1]["runner_up"] = {
+            "name": "faq_contact_support", "confidence": confidence}
+        dispatcher = await run(ActionAnswerTopic(), tr)
+        payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
+        assert all(a == ["faq_followup"] for a in answers(dispatcher))
+        assert ("/faq_contact_support" in payloads) is offered
+
+
 async def test_a_second_question_that_is_no_topic_is_offered_as_a_button() -> None:
     tr = with_clauses(tracker("要交哪些材料，我的工单到哪了", "faq_materials", active_loop=None),
                       ("要交哪些材料", "faq_materials", 0.9),

@@ -4,6 +4,7 @@ import pytest
 
 from bot.nlu.clauses import (
     asks,
+    asks_after,
     confirms,
     inner_cuts,
     negated_statement,
@@ -91,3 +92,14 @@ def test_a_confirmation_tag_ends_a_statement(piece: str, expected: bool) -> None
 ])
 def test_a_request_asks_for_something_to_be_done(piece: str, expected: bool) -> None:
     assert requests(piece) is expected
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("之后还要干嘛", True),
+    ("审完以后呢", True),
+    ("接下来做什么", True),
+    ("之后我再联系你", False),  # says, does not ask
+    ("客服电话多少", False),
+])
+def test_a_clause_may_ask_what_comes_after(piece: str, expected: bool) -> None:
+    assert asks_after(piece) is expected

@@ -114,6 +114,8 @@ def test_each_clause_of_a_longer_message_is_ranked(classifier, tokenizer) -> Non
     assert [c["text"] for c in clauses] == ["hello there", "please unbind the terminal"]
     assert [c["intent"]["name"] for c in clauses] == ["greet", "unbind"]
     assert [c["question"] for c in clauses] == [False, clauses[1]["intent"]["confidence"] >= 0.7]
+    assert all(c["runner_up"]["name"] != c["intent"]["name"]
+               and c["runner_up"]["confidence"] <= c["intent"]["confidence"] for c in clauses)
     [single] = classifier.process(_messages(tokenizer, "unbind my pos"))
     assert single.get("clauses") is None
 
