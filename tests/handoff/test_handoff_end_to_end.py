@@ -51,6 +51,10 @@ def test_rest_merchant_reaches_an_agent_and_comes_back_to_the_bot(running_bot, c
     other = Console(running_bot.web_url, running_bot.console_token, agent="李四")
     refused = other.post(f"/api/handoffs/{handoff['id']}/claim")
     assert refused.status_code == 409 and refused.json()["holder"] == "张三"
+    # The agent's greeting goes out through the outbox worker: wait until it is stored,
+    # so that the merchant's next message is the latest turn of the transcript.
+    wait_for(lambda: len(bot_events(running_bot.rasa_url, sender, "handoff")) == 1,
+             "the agent's greeting stored")
 
     # While claimed the bot says nothing; the message goes to the agent.
     silent = rest(running_bot.rasa_url, sender, "我要解绑")
