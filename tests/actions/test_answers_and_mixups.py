@@ -91,21 +91,18 @@ async def test_a_less_sure_second_question_is_offered_as_a_button() -> None:
 async def test_what_comes_after_a_step_offers_the_next_step() -> None:
     """"之后还要干嘛" after a question about a step: the step is answered, the step after
     it offered as a button; a second clause that asks nothing about "after" offers none."""
-    tr = with_clauses(
-        tracker("培训交接完是不是就正式解绑了 之后还要干嘛", "faq_step_training",
-                active_loop=None),
-        ("培训交接完是不是就正式解绑了", "faq_step_training", 0.9),
-        ("之后还要干嘛", "faq_followup", 0.94))
-    dispatcher = await run(ActionAnswerTopic(), tr)
-    payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
-    assert answers(dispatcher)[0] == ["faq_step_training"] and "/faq_step_final" in payloads
-    tr = with_clauses(
-        tracker("培训交接完是不是就正式解绑了 客服电话多少", "faq_step_training",
-                active_loop=None),
-        ("培训交接完是不是就正式解绑了", "faq_step_training", 0.9),
-        ("客服电话多少", "faq_contact_support", 0.94))
-    dispatcher = await run(ActionAnswerTopic(), tr)
-    payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
+    async def step_then(second: str, intent: str) -> tuple[list, list[str]]:
+        first = "培训交接完是不是就正式解绑了"
+        tr = with_clauses(
+            tracker(f"{first} {second}", "faq_step_training", active_loop=None),
+            (first, "faq_step_training", 0.9), (second, intent, 0.94))
+        dispatcher = await run(ActionAnswerTopic(), tr)
+        payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
+        return answers(dispatcher), payloads
+
+    answered, payloads = await step_then("之后还要干嘛", "faq_followup")
+    assert answered[0] == ["faq_step_training"] and "/faq_step_final" in payloads
+    _, payloads = await step_then("客服电话多少", "faq_contact_support")
     assert "/faq_step_final" not in payloads
 
 
