@@ -146,10 +146,19 @@ class Stack:
             time.sleep(0.5)
 
     def raise_if_dead(self) -> None:
+        """Stop everything and raise, with the end of its log, if a service has exited."""
         for name, process in self.processes.items():
             if process.poll() is not None:
                 self.stop()
-                raise RuntimeError(f"{name} exited with code {process.returncode}")
+                raise RuntimeError(f"{name} exited with code {process.returncode}"
+                                   f"{self.log_tail(name)}")
+
+    def log_tail(self, name: str, lines: int = 15) -> str:
+        """The last ``lines`` lines of a service's log file, or "" without one."""
+        if self.log_dir is None or not (self.log_dir / f"{name}.log").exists():
+            return ""
+        text = (self.log_dir / f"{name}.log").read_text(encoding="utf-8", errors="replace")
+        return "; its log ends:\n" + "\n".join(text.splitlines()[-lines:])
 
     def stop(self, grace: float = 15.0) -> None:
         """Stop every process: SIGTERM to its group, SIGKILL after ``grace`` seconds."""

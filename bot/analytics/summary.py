@@ -34,6 +34,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -48,6 +49,7 @@ FIELDS = ("merchant_id", "unbind_reason", "serial_number", "contact_phone")
 ATTEMPTS = "failed_attempts"
 COUNTERS = ("turns", "fallbacks", *(f"fail_{f}" for f in FIELDS))
 FLAGS = ("handoff", "form_started", *FIELDS)
+CREATE_LOCK = 0x6A62_0001  # pg_advisory_xact_lock key serialising :func:`create`
 
 metadata = MetaData()
 days = Table(
@@ -208,8 +210,17 @@ def forget(conn: Connection, senders: Iterable[str]) -> None:
 
 
 def create(engine: Engine) -> None:
-    """Create the two tables if they are missing."""
-    metadata.create_all(engine)
+    """Create the two tables if they are missing.
+
+    Replicas that start together on an empty PostgreSQL database would otherwise race:
+    both see no table, and the second ``CREATE TABLE`` fails on the catalogue's unique
+    type name and stops its replica. A transaction-level advisory lock makes them take
+    turns; the second finds the tables and creates nothing.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CREATE_LOCK})
+        metadata.create_all(conn)
 
 
 def rebuild(engine: Engine, batch: int = 20_000) -> int:

@@ -12,8 +12,10 @@ import pytest
 from rasa.core.lock_store import RedisLockStore
 from rasa.shared.core.events import ActionExecuted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
+from bot.analytics import summary
 from bot.ops.databases import DatabaseMisconfigured, check_database
 from bot.ops.faults import terminate_connections
 from bot.ops.locks import AtomicRedisLockStore
@@ -39,6 +41,53 @@ def test_a_missing_database_fails_at_once_instead_of_retrying_forever(postgres_u
     with pytest.raises(DatabaseMisconfigured, match="does not exist"):
         ProdTrackerStore(host=wrong.render_as_string(hide_password=False))
     assert time.monotonic() - started < 10
+
+
+def create_summaries_at_once(engines: list) -> list[Exception]:
+    """``summary.create`` on every engine at the same moment; the errors raised."""
+    barrier = threading.Barrier(len(engines))
+    errors: list[Exception] = []
+
+    def start(engine) -> None:
+        barrier.wait()
+        try:
+            summary.create(engine)
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+@pytest.mark.postgres
+def test_replicas_starting_together_on_an_empty_database_all_create_the_summary(
+    postgres_url,
+):
+    """Eight replicas create the 统计 tables at the same moment, five times over, each
+    time in a new empty schema: without the advisory lock one of them usually fails on
+    PostgreSQL's unique type name and its replica stops."""
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT", future=True)
+    for _ in range(5):
+        schema = f"race_{uuid.uuid4().hex[:10]}"
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        engines = [create_engine(postgres_url, future=True,
+                                 connect_args={"options": f"-csearch_path={schema}"})
+                   for _ in range(8)]
+        try:
+            assert create_summaries_at_once(engines) == []
+            assert {"conversation_days", "conversation_topics"} <= set(
+                inspect(engines[0]).get_table_names())
+        finally:
+            for engine in engines:
+                engine.dispose()
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    admin.dispose()
 
 
 @pytest.mark.postgres
