@@ -70,6 +70,7 @@ class Settings:
     answer_sets: tuple[str, ...] = (  # bot.bench.answers
         "hold-out", "development", "development-b-a", "development-b-b",
         "development-c-a", "development-c-b", "development-d-a", "development-d-b",
+        "development-e-a", "development-e-b",
         "blind", "blind-1",
     )
 

@@ -142,6 +142,7 @@ def test_development_set_is_well_formed_and_untrained() -> None:
 DEV_B = ROOT / "tests" / "dev" / "merchant_messages_dev.yml"
 DEV_C = ROOT / "tests" / "dev" / "merchant_messages_dev_c.yml"
 DEV_D = ROOT / "tests" / "dev" / "merchant_messages_dev_d.yml"
+DEV_E = ROOT / "tests" / "dev" / "merchant_messages_dev_e.yml"
 
 
 def test_halves_are_decided_by_the_text_alone() -> None:
@@ -181,13 +182,16 @@ def test_the_bench_never_shows_half_b() -> None:
 
     assert HALF == {"development-b-a": "a", "development-b-b": "b",
                     "development-c-a": "a", "development-c-b": "b",
-                    "development-d-a": "a", "development-d-b": "b"}
+                    "development-d-a": "a", "development-d-b": "b",
+                    "development-e-a": "a", "development-e-b": "b"}
     assert "development-b-b" in PRIVATE and "development-b-a" not in PRIVATE
     assert "development-c-b" in PRIVATE and "development-c-a" not in PRIVATE
     assert SETS["development-b-a"] == SETS["development-b-b"] == (DEV_B,)
     assert SETS["development-c-a"] == SETS["development-c-b"] == (DEV_C,)
     assert "development-d-b" in PRIVATE and "development-d-a" not in PRIVATE
     assert SETS["development-d-a"] == SETS["development-d-b"] == (DEV_D,)
+    assert "development-e-b" in PRIVATE and "development-e-a" not in PRIVATE
+    assert SETS["development-e-a"] == SETS["development-e-b"] == (DEV_E,)
 
 
 def test_fourth_development_set_loads_weighted_to_the_hard_kinds() -> None:
@@ -200,6 +204,21 @@ def test_fourth_development_set_loads_weighted_to_the_hard_kinds() -> None:
     assert kinds.count("not_in_guide") >= 60 and kinds.count("two_questions") >= 50
     assert kinds.count("step") >= 50
     assert len({case.text for case in cases}) == len(cases)
+
+
+def test_fifth_development_set_loads_weighted_to_the_hard_kinds() -> None:
+    """Counts only, as for the other development sets."""
+    cases = load_cases(DEV_E)
+    a, b = split_half(cases, "a"), split_half(cases, "b")
+    assert len(cases) >= 280 and min(len(a), len(b)) > 0.4 * len(cases)
+    kinds = [kind for case in cases for kind in case.kinds]
+    assert set(kinds) == set(KINDS)
+    assert kinds.count("not_in_guide") >= 60 and kinds.count("two_questions") >= 55
+    assert kinds.count("step") >= 50 and kinds.count("dialect") >= 35
+    assert kinds.count("impatient") >= 30 and kinds.count("typo_homophone") >= 30
+    assert len({case.text for case in cases}) == len(cases)
+    unstated = [c for c in cases if c.expect == "out_of_scope" and "not_in_guide" in c.kinds]
+    assert all("faq_contact_support" in c.also_ok for c in unstated)
 
 
 def test_the_report_shows_half_b_as_counts_only() -> None:
