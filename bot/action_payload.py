@@ -17,11 +17,18 @@ by, for each slot, its latest ``slot`` event before that point (in their origina
 Every reader above finds the same event in that list as in the whole history
 (tests/unit/test_action_payload.py). Slots, the latest message, the active loop and the
 rest of the tracker state are sent as Rasa sends them.
+
+The domain, which Rasa adds to the form validators' requests (``enable_selective_domain``
+in endpoints.yml), is the same dictionary on every call (``Domain.as_dict()`` returns the
+domain's own): ``encode_request`` JSON-encodes it once and splices that text into each
+request instead of encoding its 8 KB again (the shared HTTP session of
+``bot.rasa_fixes`` serialises with it).
 """
 
 from __future__ import annotations
 
 import bisect
+import json
 from typing import Any
 
 from rasa.core.actions.action import RemoteAction
@@ -30,6 +37,7 @@ from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 
 from bot.tracker_history import event_index
 
+_encoded_domain: list[tuple[dict[str, Any], str]] = []
 USER_TURNS = 5  # > actions.topics.LOW_CONFIDENCE_STREAK, and ≥ 2 for user_texts
 RASA_ACTION_CALL_FORMAT = RemoteAction._action_call_format
 
@@ -68,6 +76,22 @@ class _NoEvents:
 
     def current_state(self, event_verbosity: EventVerbosity = EventVerbosity.NONE) -> Any:
         return self._tracker.current_state(EventVerbosity.NONE)
+
+
+def encode_request(body: Any) -> str:
+    """``json.dumps(body)``, with a ``domain`` dictionary seen before encoded only once.
+
+    The domain dictionary is the model's and never changed after loading; a new model
+    has a new one, whose text replaces the kept one.
+    """
+    domain = body.get("domain") if isinstance(body, dict) else None
+    if not isinstance(domain, dict) or list(body)[-1] != "domain":
+        return json.dumps(body)
+    if not _encoded_domain or _encoded_domain[0][0] is not domain:
+        _encoded_domain[:] = [(domain, json.dumps(domain))]
+    rest = json.dumps({key: value for key, value in body.items() if key != "domain"})
+    joiner = ", " if len(body) > 1 else ""
+    return f'{rest[:-1]}{joiner}"domain": {_encoded_domain[0][1]}}}'
 
 
 def install() -> None:

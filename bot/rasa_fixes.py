@@ -32,6 +32,7 @@ message. Each fix keeps Rasa's behaviour and only removes a measured cost
   one session per event loop, whose idle connections are dropped after 2 s, before the
   action server's 5 s keep-alive ends, so a request never goes out on a connection the
   server is closing. The sessions are detached and closed when the process exits.
+  They encode JSON bodies with ``bot.action_payload.encode_request`` (the domain once).
 - **The prediction graph runs without dask.** For each message Rasa runs the NLU graph
   and the policy graph through ``dask.get``, which rebuilds a task graph and schedules
   it: 8% of the server's CPU went to dask itself. The graph's nodes are pure functions
@@ -199,7 +200,7 @@ def _endpoint_session(self: EndpointConfig) -> Any:
     if known is None or known[0] is not loop or known[1].closed:
         auth = aiohttp.BasicAuth(**self.basic_auth) if self.basic_auth else None
         session = aiohttp.ClientSession(
-            headers=self.headers, auth=auth,
+            headers=self.headers, auth=auth, json_serialize=action_payload.encode_request,
             timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
             connector=aiohttp.TCPConnector(keepalive_timeout=IDLE_CONNECTION_SECONDS),
         )

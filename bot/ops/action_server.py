@@ -6,6 +6,7 @@ plus:
 - ``GET /metrics``: tickets opened (counted where ``TicketService.open_ticket`` returns
   ``created=True``), action errors; ``GET /ready``: the ticket database answers;
 - JSON logs (``bot.ops.logs``), the conversation id taken from each action call;
+- the objects loaded at start set aside from the garbage collector (``bot.gc_settle``);
 - fault injection for the fault tests, only with ``FAULT_INJECTION=1``: while the file
   ``$PROD_RUN_DIR/faults/slow_actions`` holds a number, every action call first waits
   that many seconds.
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bot import gc_settle
 from bot.ops import logs, metrics, readiness
 
 logger = logging.getLogger("bot.ops.action_server")
@@ -65,6 +67,7 @@ def create_app(package: str = "actions") -> Any:
 
     count_tickets()
     app = sdk_app(package, cors_origins=None)
+    app.register_listener(lambda *_: gc_settle.settle(), "after_server_start")
     faults = os.environ.get("FAULT_INJECTION") == "1"
     faults_dir = Path(os.environ.get("PROD_RUN_DIR", "var/prod")) / "faults"
 

@@ -3,7 +3,8 @@
 The HTTP API is on only behind ``--auth-token``, and the token is read from
 ``RASA_AUTH_TOKEN`` here instead of the command line, so it never shows in ``ps``.
 The logging configuration is validated first: Rasa ignores a broken one silently.
-TensorFlow is deferred as in ``make run`` (bot/rasa_cli.py, bot/lazy_tensorflow.py).
+TensorFlow is deferred and the model's objects set aside from the garbage collector as in
+``make run`` (bot/rasa_cli.py, bot/lazy_tensorflow.py, bot/gc_settle.py).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from collections.abc import Sequence
 
 import yaml
 
-from bot import lazy_tensorflow
+from bot import gc_settle, lazy_tensorflow
 from bot.ops.settings import MIN_TOKEN_CHARS
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     lazy_tensorflow.install()  # before Rasa is imported
+    gc_settle.install()
     args = list(sys.argv[1:] if argv is None else argv)
     token = os.environ.get("RASA_AUTH_TOKEN", "").strip()
     if len(token) < MIN_TOKEN_CHARS:

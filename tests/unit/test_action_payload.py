@@ -108,3 +108,44 @@ def test_every_reader_of_the_events_is_one_checked_here() -> None:
                         "applied_events"):
                     found.add((path.stem, function.name))
     assert found == READERS
+
+
+def test_requests_are_encoded_as_json_dumps_encodes_them_with_the_domain_once(
+    monkeypatch,
+) -> None:
+    import asyncio
+    import json
+
+    from rasa.shared.core.domain import Domain
+    from rasa.utils.endpoints import EndpointConfig
+
+    project = Domain.load(str(ROOT / "domain.yml")).as_dict()
+    bodies = [
+        {"next_action": "validate_unbind_form", "sender_id": "商户-1",
+         "tracker": {"events": [{"event": "user", "text": "我要解绑"}]},
+         "version": "3.6.21", "domain": project},
+        {"next_action": "action_answer_topic", "tracker": {"slots": {}}},  # no domain
+        {"domain": project},
+        {"domain": project, "next_action": "x"},  # domain not last: encoded as a whole
+        [1, "二"],
+    ]
+    for body in bodies:
+        assert action_payload.encode_request(body) == json.dumps(body)
+
+    dumped = []
+    real_dumps = json.dumps
+    monkeypatch.setattr(action_payload.json, "dumps",
+                        lambda value, **kw: dumped.append(value) or real_dumps(value, **kw))
+    text = action_payload.encode_request(bodies[0])
+    assert json.loads(text) == bodies[0] and project not in dumped  # kept from before
+    other = json.loads(json.dumps(project))  # an equal domain of another model
+    other["responses"]["utter_greet"] = [{"text": "新模型的问候"}]
+    assert json.loads(action_payload.encode_request({**bodies[0], "domain": other})) == {
+        **bodies[0], "domain": other}
+
+    async def session_serialiser():
+        async with EndpointConfig("http://127.0.0.1:9/webhook").session() as session:
+            return session._json_serialize
+
+    rasa_fixes.install()
+    assert asyncio.run(session_serialiser()) is action_payload.encode_request

@@ -103,3 +103,66 @@ def test_form_validation_returns_rasas_events_and_logs_as_rasa(
         logged += ours_logged
     assert any(e.get("event") == "forms.validation.required" for e in logged) is (
         level == logging.DEBUG)
+
+
+TWO_FORMS_DOMAIN = """
+version: "3.1"
+intents: [inform]
+entities: [merchant_id, phone, city]
+slots:
+  merchant_id:
+    type: text
+    mappings:
+      - type: from_entity
+        entity: merchant_id
+  phone:
+    type: text
+    mappings:
+      - type: from_entity
+        entity: phone
+  other_phone:
+    type: text
+    mappings:
+      - type: from_entity
+        entity: phone
+  city:
+    type: text
+    mappings:
+      - type: from_entity
+        entity: city
+forms:
+  first_form:
+    required_slots: [merchant_id, phone, other_phone]
+  second_form:
+    required_slots: [city, phone]
+"""
+
+
+def test_unique_entity_mappings_are_rasas_and_worked_out_once_per_domain(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = Domain.load(str(ROOT / "domain.yml"))
+    two_forms = Domain.from_yaml(TWO_FORMS_DOMAIN)
+    for domain in (project, two_forms):
+        for form in domain.form_names:
+            theirs = turn_overhead.RASA_UNIQUE_ENTITY_MAPPINGS(FormAction(form, None), domain)
+            assert turn_overhead._create_unique_entity_mappings(
+                FormAction(form, None), domain) == theirs
+    # the duplicated phone mapping is not unique in first_form; it is in second_form
+    assert len(turn_overhead._create_unique_entity_mappings(
+        FormAction("first_form", None), two_forms)) == 1
+    assert len(turn_overhead._create_unique_entity_mappings(
+        FormAction("second_form", None), two_forms)) == 2
+
+    calls = []
+    rasas = turn_overhead.RASA_UNIQUE_ENTITY_MAPPINGS
+    monkeypatch.setattr(turn_overhead, "RASA_UNIQUE_ENTITY_MAPPINGS",
+                        lambda form, domain: calls.append(form.name()) or rasas(form, domain))
+    monkeypatch.setattr(turn_overhead, "_unique_mappings", {})
+    for _ in range(3):
+        assert FormAction("first_form", None).entity_mapping_is_unique(
+            {"type": "from_entity", "entity": "merchant_id"}, two_forms)
+    assert calls == ["first_form"]  # a new FormAction per check, worked out once
+    assert not FormAction("first_form", None).entity_mapping_is_unique(
+        {"type": "from_entity", "entity": "phone"}, Domain.from_yaml(TWO_FORMS_DOMAIN))
+    assert calls == ["first_form", "first_form"]  # another domain: worked out again
