@@ -12,20 +12,37 @@ What the replay shares with the original (the event objects, the latest message 
 bot utterance, which are events) the copy shares too; what the replay builds anew (slots,
 the active loop, the latest action's dictionary, the empty placeholders for no message
 yet) the copy copies, and so its index of events (``bot.tracker_history``).
+
+A form builds one more tracker for each call of its validator
+(``FormAction._temporary_tracker``): the session's events, then the requested slot, the
+form's own action and the slot candidates, replayed on a new tracker. It is now this copy
+with those events added, unless the session holds a restart (Rasa's replay then starts
+after it).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import Any
 
+from rasa.core.actions.forms import FormAction
 from rasa.shared.constants import DEFAULT_SENDER_ID
-from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.shared.core.constants import REQUESTED_SLOT
+from rasa.shared.core.events import (
+    ActionExecuted,
+    BotUttered,
+    Event,
+    Restarted,
+    SlotSet,
+    UserUttered,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.tracker_history import copy_index
 
 RASA_COPY = DialogueStateTracker.copy
+RASA_TEMPORARY_TRACKER = FormAction._temporary_tracker
 
 
 def copy_tracker(self: DialogueStateTracker) -> DialogueStateTracker:
@@ -70,6 +87,24 @@ def is_empty_utterance(utterance: BotUttered) -> bool:
             and all(value is None for value in utterance.metadata.values()))
 
 
+def temporary_tracker(
+    self: FormAction, current_tracker: DialogueStateTracker, additional_events: list[Event],
+    domain: Any,
+) -> DialogueStateTracker:
+    """``FormAction._temporary_tracker`` from a copy instead of a replay of the session."""
+    if (type(current_tracker) is not DialogueStateTracker
+            or current_tracker._max_event_history is not None
+            or any(isinstance(event, Restarted) for event in current_tracker.events)):
+        return RASA_TEMPORARY_TRACKER(self, current_tracker, additional_events, domain)
+    new = copy_tracker(current_tracker)
+    new.sender_source = None  # as DialogueStateTracker.from_events leaves it
+    for event in [SlotSet(REQUESTED_SLOT, self.get_slot_to_fill(current_tracker)),
+                  ActionExecuted(self.name()), *additional_events]:
+        new.update(event)
+    return new
+
+
 def install() -> None:
     """Copy every tracker in this process without replaying its events."""
     DialogueStateTracker.copy = copy_tracker  # type: ignore[method-assign]
+    FormAction._temporary_tracker = temporary_tracker  # type: ignore[method-assign]

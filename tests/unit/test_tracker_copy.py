@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from rasa.core.actions.forms import FormAction
 from rasa.shared.core.events import (
     ActionExecuted,
     BotUttered,
     ConversationPaused,
     ConversationResumed,
+    Restarted,
+    SlotSet,
     UserUttered,
 )
-from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 
 from bot import tracker_copy, tracker_history
 from tests.unit.test_action_payload import long_conversation
@@ -79,3 +83,34 @@ def test_empty_placeholders_are_recognised_as_rasas_equality_does() -> None:
         assert tracker_copy.is_empty_utterance(utterance) == (
             utterance == BotUttered.empty()), (utterance.text, utterance.data)
     assert [tracker_copy.is_empty_message(m) for m in messages[:3]] == [True, True, False]
+
+
+@pytest.mark.parametrize("restarts", [False, True])
+def test_form_validation_trackers_equal_rasas_replay(restarts: bool, monkeypatch) -> None:
+    """The tracker a form sends its validator, at every third event of a long session,
+    with and without restarts in it (with one, Rasa's replay is used)."""
+    monkeypatch.setattr("time.time", lambda: 1_800_000_000.0)  # the form's new events
+    model = domain()
+    form = FormAction("unbind_form", None)
+    events = [e for e in long_conversation() if restarts or not isinstance(e, Restarted)]
+    assert any(isinstance(e, Restarted) for e in events) is restarts
+    tracker = DialogueStateTracker("m1", model.slots)
+    copies = checks = 0
+    for index, event in enumerate(events):
+        tracker.update(event)
+        if index % 3:
+            continue
+        candidates = [SlotSet("merchant_id", f"86{index:013d}"), SlotSet("serial_number", None)]
+        ours = tracker_copy.temporary_tracker(form, tracker, list(candidates), model)
+        theirs = tracker_copy.RASA_TEMPORARY_TRACKER(form, tracker, list(candidates), model)
+        assert ours.current_state(EventVerbosity.ALL) == theirs.current_state(
+            EventVerbosity.ALL), index
+        assert {n: vars(s) for n, s in ours.slots.items()} == {
+            n: vars(s) for n, s in theirs.slots.items()}
+        assert _index(tracker_history.event_index(ours)) == _index(
+            tracker_history.event_index(theirs))
+        assert ours.sender_source == theirs.sender_source and ours.events is not tracker.events
+        checks += 1
+        copies += len(ours.events) > len(theirs.events) or ours.events[0] is events[0]
+    # without a restart every tracker is a copy; after the first one, Rasa's replay
+    assert copies == checks > 100 if not restarts else 0 < copies < checks
