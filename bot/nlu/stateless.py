@@ -10,12 +10,19 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu import fingerprint
+
 
 class StatelessComponent(GraphComponent):
     """Created from no configuration. Preprocessors also change the training data, so
     that the classifier learns from text shaped exactly like what it will see."""
 
     preprocesses_training_data = False
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """Our helper modules and data files (bot.nlu.fingerprint)."""
+        return fingerprint.digest()
 
     @classmethod
     def create(

@@ -52,6 +52,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from bot.knowledge.aspects import asked_aspects
+from bot.nlu import fingerprint
 from bot.nlu.clauses import (
     asks,
     confirms,
@@ -99,6 +100,11 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     @classmethod
     def required_components(cls) -> list[type]:
         return [Tokenizer]
+
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """Our helper modules and data files (bot.nlu.fingerprint)."""
+        return fingerprint.digest()
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
