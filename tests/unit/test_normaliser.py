@@ -30,3 +30,31 @@ def test_words_that_only_contain_a_dialect_character_are_kept(text: str) -> None
 def test_replacements_keep_the_length_so_entity_offsets_stay_put() -> None:
     text = "唔该 冇搞掂未 商户号849581058120052 系唔系"
     assert len(normalise(text)) == len(text)
+
+
+@pytest.mark.parametrize(("typed", "read"), [
+    ("解帮后钱多久到", "解绑后钱多久到"),        # 帮 sounds like 绑
+    ("我想借绑这台机子", "我想解绑这台机子"),      # 借 sounds like 解
+    ("中端号在哪看", "终端号在哪看"),
+    ("商护号输错了", "商户号输错了"),
+    ("序例号贴在哪", "序列号贴在哪"),            # 例 looks like 列
+    ("审和要几天啊", "审核要几天啊"),
+    ("旧机注消了吗", "旧机注销了吗"),
+])
+def test_domain_words_typed_with_a_slip_are_read_as_the_words(typed: str, read: str) -> None:
+    assert normalise(typed) == read
+    assert len(normalise(typed)) == len(typed)
+
+
+@pytest.mark.parametrize("text", [
+    "我想了解帮我办的人是谁",  # 了解 is a word: its 解 is no slip for 解绑
+    "网络中断了怎么办",       # 中断 shares no character with 终端
+    "需要验证吗",            # 验证码 is not one of the words
+    "商场里能办吗",
+])
+def test_real_words_that_sound_like_a_domain_word_are_kept(text: str) -> None:
+    assert normalise(text) == text
+
+
+def test_training_examples_keep_their_slips() -> None:
+    assert normalise("解帮流程", slips=False) == "解帮流程"
