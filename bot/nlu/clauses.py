@@ -90,6 +90,17 @@ def split_clauses(text: str) -> list[tuple[int, int]]:
     return merged or [(0, len(text))]
 
 
+def without_joiner(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of a clause without the word that joins it to the one before ("还有就是在哪
+    交" → "在哪交"): a short question is not diluted by it. Unchanged when nothing of two
+    characters or more would be left."""
+    match = _NEXT_QUESTION.match(text, start, end)
+    if match is None:
+        return start, end
+    rest = _strip(text, match.end(), end)
+    return rest if _content(text[rest[0]:rest[1]]) >= MIN_CHARS else (start, end)
+
+
 def asks(piece: str) -> bool:
     """Whether ``piece`` asks something (has a question word or form)."""
     return _ASKS.search(piece) is not None

@@ -60,6 +60,7 @@ from bot.nlu.clauses import (
     next_after_done,
     requests,
     split_clauses,
+    without_joiner,
 )
 from bot.nlu.pinyin import to_pinyin
 from bot.nlu.probabilities import probabilities as class_probabilities
@@ -212,6 +213,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             spans = self._run_on(text, tokens, top)
         if len(spans) < 2:
             return []
+        spans = [without_joiner(text, start, end) for start, end in spans]
         keys = self._ranked(text, tokens, spans)
         clauses = []
         for key, (start, end) in zip(keys, spans, strict=True):

@@ -11,6 +11,7 @@ from bot.nlu.clauses import (
     next_after_done,
     requests,
     split_clauses,
+    without_joiner,
 )
 
 
@@ -129,4 +130,17 @@ def test_a_bare_what_next_after_something_done_is_about_that_thing(
 ])
 def test_other_messages_have_no_bare_what_next(text: str) -> None:
     assert next_after_done(text) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("押金怎么退 另外多久能到账", ["押金怎么退", "多久能到账"]),
+    ("要先备份吗顺便问下注销在哪一步", ["要先备份吗", "注销在哪一步"]),
+    ("好的,对了去哪填表", ["好的", "去哪填表"]),
+    ("表格填好了 还有就是交给谁", ["表格填好了", "交给谁"]),
+    ("解绑要多久 还有呢", ["解绑要多久", "还有呢"]),  # nothing would be left: kept
+])
+def test_a_clause_is_ranked_without_the_word_that_joins_it(
+    text: str, expected: list[str]
+) -> None:
+    assert [text[slice(*without_joiner(text, a, b))] for a, b in split_clauses(text)] == expected
 
