@@ -17,6 +17,11 @@ from bot.nlu.normaliser import mandarin, normalise
     ("好伐？", "好吗?"),            # full-width ？ is NFKC-ed to ?
     ("要咩資料", "要啥资料"),
     ("啥子材料", "什么材料"),
+    ("啷个还没审完", "怎么还没审完"),       # south-western
+    ("要交么子证件", "要交什么证件"),       # Hunan, Hubei
+    ("不晓得找哪个", "不知道找哪个"),
+    ("俺那台机子", "我那台机子"),
+    ("肿么还木有消息", "怎么还没有消息"),   # spellings typed online
 ])
 def test_dialect_words_are_read_as_mandarin(typed: str, read: str) -> None:
     assert normalise(typed) == read
