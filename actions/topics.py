@@ -22,7 +22,7 @@ from bot.knowledge.aspects import Aspect, asked_aspects, unstated_aspects
 from bot.knowledge.grounding import Grounding, ground
 from bot.knowledge.step_ordinal import ordinal_step
 from bot.knowledge.topics import Topic, follow_up_buttons, load_topics, topic_for_intent
-from bot.nlu.clauses import asks_after
+from bot.nlu.clauses import asks, asks_after
 from bot.settings import Contacts
 
 SUGGESTIONS = 3
@@ -333,8 +333,9 @@ def low_confidence_streak(events: list[dict[str, Any]]) -> int:
 
 class ActionSuggestTopics(Action):
     """Low-confidence input: a grounded answer when a guide passage matches well enough;
-    otherwise the closest guide topics as buttons. After ``LOW_CONFIDENCE_STREAK`` such
-    turns in a row, hand off to a person instead."""
+    the honest "the guide does not say" when it asks what the guide does not state (how
+    long, what it costs); otherwise the closest guide topics as buttons. After
+    ``LOW_CONFIDENCE_STREAK`` such turns in a row, hand off to a person instead."""
 
     def name(self) -> str:
         return "action_suggest_topics"
@@ -352,6 +353,12 @@ class ActionSuggestTopics(Action):
         answered = grounded_answer(dispatcher, tracker)
         record_candidate(tracker, "low_confidence" if answered else "fallback")
         if answered:
+            return []
+        text = latest_text(tracker)
+        unstated = asked_aspects(text) if asks(text) else []
+        if unstated:  # "啥时候能弄好": how long, which the guide does not state
+            utter_unstated(dispatcher, load_topics()["contact_support"], unstated,
+                           offer_topic=False)
             return []
         ranking = tracker.latest_message.get("intent_ranking") or []
         topics = [topic_for_intent(item.get("name")) for item in ranking]

@@ -48,9 +48,19 @@ _CONFIRMS = re.compile(r"(?:是吧|对吧|对不对|是不是|没错吧)\s*[？?
 believes; an open question after it ("还有别的准备吗") is what they ask."""
 _AFTER = re.compile(r"之后|以后|然后|接下来|下一步|后面|完了")
 """Words that place what is asked after something else ("培训交接完 之后还要干嘛")."""
+_NEXT_ONLY = re.compile(
+    r"(?:那|那么)?(?:(?:然后|之后|以后|接下来|下一步|后面|再)\s*)+"
+    r"(?:呢|(?:还|又)?(?:要|得|该)?(?:干嘛|干吗|干啥|做什么|做啥|弄啥|搞啥|咋办|怎么办|怎么弄|咋弄|咋整)"
+    r"|是什么|是啥|是哪一?步)?[呢啊呀哇嘞咧吗嘛]*[\s?？。.!！~～]*$"
+)
+"""A closing "what next" that names nothing of its own ("然后呢", "之后下一步做什么")."""
+_DONE = re.compile(r"完|好了|过了|通过|结束|搞定|弄好|办好|做好|装好|交了|交上去")
+"""Words saying that something is done ("测完机器", "审核通过了", "新机装好了")."""
 MIN_CHARS = 2
 MIN_SIDE_CHARS = 4
 """Each side of a cut inside a clause is at least this long ("审核多久" is one)."""
+MIN_DONE_CHARS = 3
+"""What is done names something in at least this many characters ("审核完", not "弄完")."""
 
 
 def split_clauses(text: str) -> list[tuple[int, int]]:
@@ -80,6 +90,17 @@ def split_clauses(text: str) -> list[tuple[int, int]]:
     return merged or [(0, len(text))]
 
 
+def without_joiner(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of a clause without the word that joins it to the one before ("还有就是在哪
+    交" → "在哪交"): a short question is not diluted by it. Unchanged when nothing of two
+    characters or more would be left."""
+    match = _NEXT_QUESTION.match(text, start, end)
+    if match is None:
+        return start, end
+    rest = _strip(text, match.end(), end)
+    return rest if _content(text[rest[0]:rest[1]]) >= MIN_CHARS else (start, end)
+
+
 def asks(piece: str) -> bool:
     """Whether ``piece`` asks something (has a question word or form)."""
     return _ASKS.search(piece) is not None
@@ -99,6 +120,20 @@ def negated_statement(piece: str) -> bool:
 def asks_after(piece: str) -> bool:
     """Whether ``piece`` asks what comes after something ("之后还要干嘛", "审完以后呢")."""
     return asks(piece) and _AFTER.search(piece) is not None
+
+
+def next_after_done(text: str) -> list[tuple[int, int]] | None:
+    """The two spans of a message that says something is done and closes with a "what
+    next" naming nothing of its own ("审核通过了然后呢", "新机装好了 之后干嘛"): the
+    question is about what is done, and the step after it is offered. None when the text
+    does not end so, or what comes before is too short to name anything."""
+    match = _NEXT_ONLY.search(text)
+    if match is None or match.start() == 0:
+        return None
+    head = text[:match.start()]
+    if _content(head) < MIN_DONE_CHARS or _DONE.search(head) is None:
+        return None
+    return [_strip(text, 0, match.start()), _strip(text, match.start(), len(text))]
 
 
 def confirms(piece: str) -> bool:

@@ -1,6 +1,7 @@
 """Normalise what merchants type before NLU: full-width to ASCII, traditional to
 simplified characters, lower case, dialect function words to Mandarin
-(data/dialect.yml). Applied to training data and messages alike."""
+(data/dialect.yml), domain words typed with a homophone or look-alike slip to the word
+(data/homophones.yml). Applied to training data and messages alike."""
 
 from __future__ import annotations
 
@@ -8,16 +9,21 @@ import re
 import unicodedata
 from functools import lru_cache
 
+import jieba
 import opencc
 import yaml
+from pypinyin import Style
+from pypinyin import pinyin as readings_of
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlu.stateless import StatelessComponent
 from bot.paths import DATA
 
 DIALECT = DATA / "dialect.yml"
+HOMOPHONES = DATA / "homophones.yml"
 
 
 @lru_cache(maxsize=1)
@@ -44,10 +50,57 @@ def mandarin(text: str) -> str:
     return text
 
 
-def normalise(text: str) -> str:
+@lru_cache(maxsize=1)
+def _homophones() -> tuple[tuple[str, ...], dict[str, str]]:
+    jieba.dt.check_initialized()  # its dictionary tells a real word (了解) from a slip
+    document = yaml.safe_load(HOMOPHONES.read_text(encoding="utf-8")) or {}
+    words = tuple(sorted((str(w) for w in document.get("words") or ()), key=len, reverse=True))
+    look_alike = {str(k): str(v) for k, v in (document.get("look_alike") or {}).items()}
+    return words, look_alike
+
+
+@lru_cache(maxsize=4096)
+def _sounds(char: str) -> frozenset[str]:
+    """Every toneless pinyin reading of ``char`` (none for a character that is not Chinese)."""
+    if not "\u4e00" <= char <= "\u9fff":
+        return frozenset()
+    return frozenset(readings_of(char, style=Style.NORMAL, heteronym=True)[0])
+
+
+def _slip(typed: str, own: str, look_alike: dict[str, str]) -> bool:
+    return typed == own or look_alike.get(typed) == own or bool(_sounds(typed) & _sounds(own))
+
+
+def _in_a_word(text: str, start: int, end: int) -> bool:
+    """Whether the span's first or last character makes a real word with its neighbour
+    outside the span (了解 in 了解帮我, 帮助 in 解帮助)."""
+    before = text[start - 1:start + 1] if start > 0 else ""
+    after = text[end - 1:end + 1] if end < len(text) else ""
+    return any(len(pair) == 2 and jieba.dt.FREQ.get(pair) for pair in (before, after))
+
+
+def corrected(text: str) -> str:
+    """``text`` with the domain words of data/homophones.yml typed with a slip read as the
+    words (商护号 → 商户号, 序例号 → 序列号); same length."""
+    words, look_alike = _homophones()
+    chars = list(text)
+    for word in words:
+        size = len(word)
+        for start in range(len(chars) - size + 1):
+            span = "".join(chars[start:start + size])
+            if (span == word or not any(a == b for a, b in zip(span, word, strict=True))
+                    or not all(_slip(a, b, look_alike) for a, b in zip(span, word, strict=True))
+                    or _in_a_word(text, start, start + size)):
+                continue
+            chars[start:start + size] = word
+    return "".join(chars)
+
+
+def normalise(text: str, slips: bool = True) -> str:
     """NFKC (full-width → ASCII), traditional → simplified, lower case, dialect words →
-    Mandarin."""
-    return mandarin(_converter().convert(unicodedata.normalize("NFKC", text)).lower())
+    Mandarin, and (``slips``) domain words typed with a slip → the words."""
+    text = mandarin(_converter().convert(unicodedata.normalize("NFKC", text)).lower())
+    return corrected(text) if slips else text
 
 
 @DefaultV1Recipe.register(
@@ -58,9 +111,19 @@ class TextNormaliser(StatelessComponent):
 
     preprocesses_training_data = True
 
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Training examples keep their slips (解帮, 审和): what they teach the classifier
+        also serves slips that data/homophones.yml does not list."""
+        self._normalise(training_data.training_examples, slips=False)
+        return training_data
+
     def process(self, messages: list[Message]) -> list[Message]:
+        return self._normalise(messages, slips=True)
+
+    @staticmethod
+    def _normalise(messages: list[Message], slips: bool) -> list[Message]:
         for message in messages:
             text = message.get(TEXT)
             if text:
-                message.set(TEXT, normalise(text))
+                message.set(TEXT, normalise(text, slips))
         return messages

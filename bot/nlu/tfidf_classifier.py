@@ -58,8 +58,10 @@ from bot.nlu.clauses import (
     confirms,
     inner_cuts,
     negated_statement,
+    next_after_done,
     requests,
     split_clauses,
+    without_joiner,
 )
 from bot.nlu.pinyin import to_pinyin
 from bot.nlu.probabilities import probabilities as class_probabilities
@@ -111,7 +113,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return {
             "C": 300.0, "char_ngrams": [1, 3], "max_iter": 3000, "ranking_length": 10,
             "cache_size": 4096, "format": FORMAT, "clause_confidence": 0.7,
-            "run_on_confidence": 0.5,
+            "run_on_confidence": 0.5, "done_confidence": 0.5,
         }
 
     def __init__(
@@ -192,6 +194,12 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             first = self._first_question(ranking[0], clauses)
             if first is not None:
                 ranking = [first, *(r for r in ranking if r["name"] != first["name"])]
+            done = self._done_then_next(message, ranking[0])
+            if done is not None:
+                clauses = done
+                top = {**done[0]["intent"],
+                       "confidence": max(done[0]["intent"]["confidence"], ranking[0]["confidence"])}
+                ranking = [top, *(r for r in ranking if r["name"] != top["name"])]
             ranking = _aspect_question(message.get(TEXT), ranking)
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
@@ -211,6 +219,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             spans = self._run_on(text, tokens, top)
         if len(spans) < 2:
             return []
+        spans = [without_joiner(text, start, end) for start, end in spans]
         keys = self._ranked(text, tokens, spans)
         clauses = []
         for key, (start, end) in zip(keys, spans, strict=True):
@@ -239,6 +248,32 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             self._rank([Message(data={TEXT: k[0]}) for k in missing], missing,
                        [k[1] for k in missing])
         return keys
+
+    def _done_then_next(
+        self, message: Message, top: dict[str, Any]
+    ) -> list[dict[str, Any]] | None:
+        """A message that says something is done and closes with a "what next" naming
+        nothing of its own ("审核通过了然后呢", ``bot.nlu.clauses.next_after_done``) asks
+        about what is done: its clauses, the done part ranked as the question (when it
+        ranks as a guide topic at least ``done_confidence`` sure and the whole message
+        as another) and the "what next" as a clause that asks after it, which offers
+        the next step (``actions.topics.next_step_asked``). None otherwise."""
+        text = message.get(TEXT) or ""
+        spans = next_after_done(text)
+        if spans is None:
+            return None
+        tokens = [t for t in message.get(TOKENS_NAMES[TEXT]) or [] if t.text.strip()]
+        keys = self._ranked(text, tokens, spans)
+        head, tail = (self._cache[k] for k in keys)
+        if (not head[0]["name"].startswith("faq_") or head[0]["name"] == top["name"]
+                or head[0]["confidence"] < self.config["done_confidence"]):
+            return None
+        return [
+            {"text": key[0], "start": start, "end": end, "intent": dict(ranked[0]),
+             "question": asked, "runner_up": dict(ranked[1]) if len(ranked) > 1 else None}
+            for key, (start, end), ranked, asked in zip(
+                keys, spans, (head, tail), (True, False), strict=True)
+        ]
 
     def _run_on(
         self, text: str, tokens: list[Any], top: dict[str, Any]

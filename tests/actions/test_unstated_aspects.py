@@ -99,6 +99,29 @@ async def test_a_grounded_passage_without_the_aspect_is_not_quoted(candidate_sto
     assert invented_facts(texts(dispatcher), allowed=[HOTLINE]) == []
 
 
+@pytest.mark.parametrize("text", ["到底哪天能弄完啊", "几时能搞好嘛", "这个收不收钱啊"])
+async def test_an_unplaced_question_about_an_unstated_aspect_is_answered_honestly(
+    candidate_store: Any, text: str
+) -> None:
+    """The NLU could not place it and no passage matches: still a question about how long
+    or what it costs, which the guide does not state, not "I did not understand"."""
+    tr = tracker(text, "nlu_fallback", active_loop=None)
+    tr.latest_message["intent_ranking"] = [{"name": "nlu_fallback", "confidence": 0.3}]
+    dispatcher = await run(ActionSuggestTopics(), tr)
+    assert dispatcher.messages[0]["answers"] == ["out_of_scope", "faq_contact_support"]
+    assert HOTLINE in texts(dispatcher)
+    assert invented_facts(texts(dispatcher), allowed=[HOTLINE]) == []
+
+
+async def test_an_unplaced_message_that_asks_no_aspect_is_not_understood(
+    candidate_store: Any,
+) -> None:
+    tr = tracker("嗯嗯那个机子", "nlu_fallback", active_loop=None)
+    tr.latest_message["intent_ranking"] = [{"name": "nlu_fallback", "confidence": 0.3}]
+    dispatcher = await run(ActionSuggestTopics(), tr)
+    assert dispatcher.messages[0]["answers"] == ["nlu_fallback"]
+
+
 def two_clauses(first: tuple[str, str], second: tuple[str, str]) -> Tracker:
     text = first[0] + "，" + second[0]
     tr = tracker(text, first[1], active_loop=None)

@@ -105,3 +105,22 @@ def test_the_harness_scores_real_turns(running_bot):
     assert [r.outcome.correct for r in results] == [True, True, False]
     assert all(r.outcome.seconds > 0 for r in results)
     assert results[1].parsed.intent == "faq_materials"
+
+
+def test_round_ten_classes_of_phrasing(running_bot):
+    """Issue 14, round ten, in phrasings of my own: a second question without its subject,
+    and with its joiner; a bare 解 for 解绑; a thing done and a bare "what next" (the next
+    step offered); a domain word typed with a homophone slip."""
+    cases = [
+        Case("证件要带哪些 往哪儿送", "faq_materials", ("two_questions",),
+             second="faq_online_application"),
+        Case("资料要带哪些 还有就是去哪交", "faq_materials", ("two_questions",),
+             second="faq_online_application"),
+        Case("这台机子要怎么解呀", "faq_terminal_steps", ("dialect",)),
+        Case("解完了还要盯着点啥", "faq_followup", ("plain",)),
+        Case("新机器装好了 之后呢", "faq_step_install", ("two_questions",),
+             second="faq_step_testing"),
+        Case("商护号要在机子上哪输", "faq_terminal_steps", ("typo_homophone",)),
+    ]
+    results = run_cases(running_bot.rasa_url, cases, "round-ten")
+    assert [r.outcome.correct for r in results] == [True] * len(cases)

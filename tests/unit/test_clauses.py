@@ -8,8 +8,10 @@ from bot.nlu.clauses import (
     confirms,
     inner_cuts,
     negated_statement,
+    next_after_done,
     requests,
     split_clauses,
+    without_joiner,
 )
 
 
@@ -103,3 +105,42 @@ def test_a_request_asks_for_something_to_be_done(piece: str, expected: bool) -> 
 ])
 def test_a_clause_may_ask_what_comes_after(piece: str, expected: bool) -> None:
     assert asks_after(piece) is expected
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("冻结做完了那然后呢", ["冻结做完了", "那然后呢"]),
+    ("旧机器注销好了 接下来干啥", ["旧机器注销好了", "接下来干啥"]),
+    ("备份弄好了之后还要做什么？", ["备份弄好了", "之后还要做什么？"]),
+    ("培训搞定了下一步是哪步", ["培训搞定了", "下一步是哪步"]),
+    ("资料都交上去了 后面呢", ["资料都交上去了", "后面呢"]),
+])
+def test_a_bare_what_next_after_something_done_is_about_that_thing(
+    text: str, expected: list[str]
+) -> None:
+    spans = next_after_done(text)
+    assert spans is not None and [text[a:b] for a, b in spans] == expected
+
+
+@pytest.mark.parametrize("text", [
+    "然后呢",  # nothing is named as done
+    "弄完呢",  # too short to name what is done
+    "注销完了以后钱怎么退",  # the question after names its own topic
+    "审核要多久 然后呢",  # nothing is said to be done
+    "迁移完了之后要不要测机器",
+])
+def test_other_messages_have_no_bare_what_next(text: str) -> None:
+    assert next_after_done(text) is None
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("押金怎么退 另外多久能到账", ["押金怎么退", "多久能到账"]),
+    ("要先备份吗顺便问下注销在哪一步", ["要先备份吗", "注销在哪一步"]),
+    ("好的,对了去哪填表", ["好的", "去哪填表"]),
+    ("表格填好了 还有就是交给谁", ["表格填好了", "交给谁"]),
+    ("解绑要多久 还有呢", ["解绑要多久", "还有呢"]),  # nothing would be left: kept
+])
+def test_a_clause_is_ranked_without_the_word_that_joins_it(
+    text: str, expected: list[str]
+) -> None:
+    assert [text[slice(*without_joiner(text, a, b))] for a, b in split_clauses(text)] == expected
+

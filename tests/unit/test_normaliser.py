@@ -17,6 +17,11 @@ from bot.nlu.normaliser import mandarin, normalise
     ("好伐？", "好吗?"),            # full-width ？ is NFKC-ed to ?
     ("要咩資料", "要啥资料"),
     ("啥子材料", "什么材料"),
+    ("啷个还没审完", "怎么还没审完"),       # south-western
+    ("要交么子证件", "要交什么证件"),       # Hunan, Hubei
+    ("不晓得找哪个", "不知道找哪个"),
+    ("俺那台机子", "我那台机子"),
+    ("肿么还木有消息", "怎么还没有消息"),   # spellings typed online
 ])
 def test_dialect_words_are_read_as_mandarin(typed: str, read: str) -> None:
     assert normalise(typed) == read
@@ -30,3 +35,31 @@ def test_words_that_only_contain_a_dialect_character_are_kept(text: str) -> None
 def test_replacements_keep_the_length_so_entity_offsets_stay_put() -> None:
     text = "唔该 冇搞掂未 商户号849581058120052 系唔系"
     assert len(normalise(text)) == len(text)
+
+
+@pytest.mark.parametrize(("typed", "read"), [
+    ("解帮后钱多久到", "解绑后钱多久到"),        # 帮 sounds like 绑
+    ("我想借绑这台机子", "我想解绑这台机子"),      # 借 sounds like 解
+    ("中端号在哪看", "终端号在哪看"),
+    ("商护号输错了", "商户号输错了"),
+    ("序例号贴在哪", "序列号贴在哪"),            # 例 looks like 列
+    ("审和要几天啊", "审核要几天啊"),
+    ("旧机注消了吗", "旧机注销了吗"),
+])
+def test_domain_words_typed_with_a_slip_are_read_as_the_words(typed: str, read: str) -> None:
+    assert normalise(typed) == read
+    assert len(normalise(typed)) == len(typed)
+
+
+@pytest.mark.parametrize("text", [
+    "我想了解帮我办的人是谁",  # 了解 is a word: its 解 is no slip for 解绑
+    "网络中断了怎么办",       # 中断 shares no character with 终端
+    "需要验证吗",            # 验证码 is not one of the words
+    "商场里能办吗",
+])
+def test_real_words_that_sound_like_a_domain_word_are_kept(text: str) -> None:
+    assert normalise(text) == text
+
+
+def test_training_examples_keep_their_slips() -> None:
+    assert normalise("解帮流程", slips=False) == "解帮流程"

@@ -268,3 +268,25 @@ def test_a_request_that_asks_about_an_unstated_aspect_is_a_question() -> None:
     assert top("我的审核还要多久", "check_status") == "check_status"
     assert top("我要解绑", "request_unbind") == "request_unbind"
     assert top("解绑收费吗", "faq_process") == "faq_process"  # the answer action checks it
+
+
+def test_something_done_then_a_bare_what_next_asks_about_what_is_done(tmp_path: Path) -> None:
+    """"资料带好了然后呢": the message asks about what is done (its step's successor is
+    offered by the answer action); the bare "what next" is a clause that asks nothing of
+    its own. A "what next" alone stays what it is."""
+    examples = {**CHINESE, "faq_process": ["然后呢", "下一步呢", "接下来做什么", "然后干嘛",
+                                           "之后呢", "后面呢"]}
+    data = TrainingData([m for texts in examples.values() for m in _by_character(*texts)])
+    for message, intent in zip(data.training_examples,
+                               [i for i, texts in examples.items() for _ in texts], strict=True):
+        message.set(INTENT, intent)
+    clf = TfidfIntentClassifier.create(
+        TfidfIntentClassifier.get_default_config(), LocalModelStorage(tmp_path),
+        Resource("clf"), ExecutionContext(GraphSchema({}), "test"))
+    clf.train(data)
+    [done, bare] = clf.process(_by_character("资料带好了然后呢", "然后呢"))
+    assert done.get(INTENT)["name"] == "faq_materials"
+    clauses = done.get("clauses")
+    assert [c["text"] for c in clauses] == ["资料带好了", "然后呢"]
+    assert [c["question"] for c in clauses] == [True, False]
+    assert bare.get(INTENT)["name"] == "faq_process" and bare.get("clauses") is None
