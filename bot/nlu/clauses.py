@@ -118,6 +118,22 @@ def inner_cuts(text: str, bounds: list[int]) -> list[int]:
     ]
 
 
+_LEAD_IN = re.compile(
+    r"(?:还有就是|另外还有|另外|顺便|顺带|再就是|再有就是|再一个|此外|对了|以及)?[，,\s]*"
+    r"(?:(?:我)?(?:还|再)?(?:想|要)?(?:问一?下|问问|请问|了解一?下))?[，,:：\s]*"
+)
+"""Words that only join a clause to the one before and announce a question ("另外想问下",
+"顺便问一下"): they name no topic, and read alone they look like small talk."""
+
+
+def topic_start(piece: str) -> int:
+    """Where what ``piece`` asks begins, after a joining lead-in ("另外想问下冻结是什么意思"
+    → "冻结是什么意思"); 0 when it has none or nothing would be left to ask."""
+    match = _LEAD_IN.match(piece)
+    end = match.end() if match else 0
+    return end if end and _content(piece[end:]) >= MIN_SIDE_CHARS else 0
+
+
 def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and text[start].isspace():
         start += 1

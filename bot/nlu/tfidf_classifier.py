@@ -59,6 +59,7 @@ from bot.nlu.clauses import (
     negated_statement,
     requests,
     split_clauses,
+    topic_start,
 )
 from bot.nlu.pinyin import to_pinyin
 from bot.nlu.probabilities import probabilities as class_probabilities
@@ -80,7 +81,8 @@ is the cancelling of the application)."""
 RUN_ON = frozenset(("request_unbind", "check_status", "human_handoff"))
 LEADS = frozenset(("check_status", "cancel_ticket", "human_handoff"))
 """Requests that, asked first, lead a message whose whole reads as a guide question
-("帮我查下进度，还有测试验证是干嘛的"): their action answers the guide question after."""
+("帮我查下进度，还有测试验证是干嘛的"), or one beyond the guide: their action answers
+the guide question after."""
 """Besides guide questions, what a second question run on without a break may ask."""
 FORMAT = 3  # in the config, so that Rasa's training cache never restores an older format
 
@@ -200,7 +202,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         the message has more than one."""
         text = message.get(TEXT) or ""
         tokens = [t for t in message.get(TOKENS_NAMES[TEXT]) or [] if t.text.strip()]
-        spans = split_clauses(text)
+        spans = [(start + topic_start(text[start:end]), end)
+                 for start, end in split_clauses(text)]
         if len(spans) < 2:
             spans = self._run_on(text, tokens, top)
         if len(spans) < 2:
@@ -278,7 +281,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         elif first is None:
             if not ((top["name"] in POLITE and clauses[0]["intent"]["name"] == top["name"])
                     or top["confidence"] < self.config["clause_confidence"]
-                    or (questions[0]["name"] in LEADS and top["name"].startswith("faq_"))):
+                    or (questions[0]["name"] in LEADS and _guide_or_beyond(top["name"]))):
                 return None
             first = questions[0]
         if first is None or first["name"] == top["name"]:
@@ -298,6 +301,12 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             self._cache[key] = [
                 {"name": str(classes[i]), "confidence": float(row[i])} for i in order
             ]
+
+
+def _guide_or_beyond(name: str) -> bool:
+    """A guide question, or one beyond the guide: what a request of ``LEADS`` asked first
+    is followed by ("帮我查下进度 另外想问下押金咋退": the status, then the honest answer)."""
+    return name.startswith("faq_") or name == "out_of_scope"
 
 
 def _confirmed(clauses: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from bot.nlu.clauses import (
     negated_statement,
     requests,
     split_clauses,
+    topic_start,
 )
 
 
@@ -103,3 +104,16 @@ def test_a_request_asks_for_something_to_be_done(piece: str, expected: bool) -> 
 ])
 def test_a_clause_may_ask_what_comes_after(piece: str, expected: bool) -> None:
     assert asks_after(piece) is expected
+
+
+@pytest.mark.parametrize(("piece", "rest"), [
+    ("另外想问一下账户会冻结多久", "账户会冻结多久"),
+    ("顺便问问备份要自己弄吗", "备份要自己弄吗"),
+    ("对了 我还想问下注销是啥", "注销是啥"),
+    ("此外，请问新机谁来装", "新机谁来装"),
+    ("还有一步是干嘛的", "还有一步是干嘛的"),  # "还有" asks what is left: kept
+    ("另外问下资料", "另外问下资料"),  # too little would be left to ask
+    ("审核要几天", "审核要几天"),
+])
+def test_a_clause_is_asked_without_the_words_that_join_it(piece: str, rest: str) -> None:
+    assert piece[topic_start(piece):] == rest

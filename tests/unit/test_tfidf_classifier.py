@@ -241,6 +241,20 @@ def test_a_status_asked_first_leads_a_message_read_as_a_guide_question(classifie
     assert classifier._first_question(top, [cancel, guide])["name"] == "cancel_ticket"
 
 
+def test_a_request_asked_first_leads_a_message_read_as_out_of_scope(classifier) -> None:
+    """"帮我转人工 另外想问下押金咋退": the whole reads as out of scope, but the request
+    comes first (its action says the deposit is not in the guide after it); a greeting
+    first, or the request second, leads not."""
+    top = {"name": "out_of_scope", "confidence": 0.9}
+    handoff = {"intent": {"name": "human_handoff", "confidence": 0.95}, "question": True}
+    beyond = {"intent": {"name": "out_of_scope", "confidence": 0.9}, "question": True}
+    assert classifier._first_question(top, [handoff, beyond]) == {"name": "human_handoff",
+                                                                  "confidence": 0.95}
+    assert classifier._first_question(top, [beyond, handoff]) is None
+    greet = {"intent": {"name": "greet", "confidence": 0.95}, "question": True}
+    assert classifier._first_question(top, [greet, beyond]) is None
+
+
 def test_a_stop_named_as_cancelling_the_application_is_a_cancel(classifier) -> None:
     """"算了不弄了，把申请撤了": the stop is the cancel its clause names; a stop alone, or
     with a cancel not asked surely, stays a stop."""
