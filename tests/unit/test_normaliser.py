@@ -17,6 +17,9 @@ from bot.nlu.normaliser import mandarin, normalise
     ("好伐？", "好吗?"),            # full-width ？ is NFKC-ed to ?
     ("要咩資料", "要啥资料"),
     ("啥子材料", "什么材料"),
+    ("注销使唔使排队", "注销用不用排队"),  # 使唔使, not 使 + 唔使
+    ("洗唔洗俾押金", "用不用给押金"),
+    ("审核要几多日", "审核要多少日"),
 ])
 def test_dialect_words_are_read_as_mandarin(typed: str, read: str) -> None:
     assert normalise(typed) == read
