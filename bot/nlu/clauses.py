@@ -134,6 +134,19 @@ def topic_start(piece: str) -> int:
     return end if end and _content(piece[end:]) >= MIN_SIDE_CHARS else 0
 
 
+_WITHDRAWS = re.compile(r"(?:解绑|解綁|解了|申请|申請|工单|工單|单子|單子)"
+                        r".{0,8}(?:取消|撤销|撤銷|撤回|撤|作废|作廢)"
+                        r"(?:掉|了|吧|一下|啊|嘛|呗|唄)*[\s。.！!~～]*$")
+"""Giving up the unbind or the application by name, then ending on cancelling it
+("不想解绑了取消吧", "申请不弄了 撤了吧"): what is cancelled is the application, not the
+conversation."""
+
+
+def withdraws(piece: str) -> bool:
+    """Whether ``piece`` names the unbind or the application and then cancels it."""
+    return _WITHDRAWS.search(piece) is not None
+
+
 def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and text[start].isspace():
         start += 1

@@ -60,6 +60,7 @@ from bot.nlu.clauses import (
     requests,
     split_clauses,
     topic_start,
+    withdraws,
 )
 from bot.nlu.pinyin import to_pinyin
 from bot.nlu.probabilities import probabilities as class_probabilities
@@ -189,6 +190,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             if first is not None:
                 ranking = [first, *(r for r in ranking if r["name"] != first["name"])]
             ranking = _aspect_question(message.get(TEXT), ranking)
+            ranking = _withdrawal(message.get(TEXT), ranking)
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
             if clauses:
@@ -211,7 +213,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         keys = self._ranked(text, tokens, spans)
         clauses = []
         for key, (start, end) in zip(keys, spans, strict=True):
-            intent = dict(self._cache[key][0])
+            intent = _withdrawal(key[0], [dict(r) for r in self._cache[key]])[0]
             question = (intent["name"] not in NOT_QUESTIONS
                         and intent["confidence"] >= self.config["clause_confidence"]
                         and sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS
@@ -337,6 +339,15 @@ def _aspect_question(text: str, ranking: list[dict[str, Any]]) -> list[dict[str,
         return ranking
     top = {"name": "out_of_scope", "confidence": ranking[0]["confidence"]}
     return [top, *(r for r in ranking if r["name"] != "out_of_scope")]
+
+
+def _withdrawal(text: str, ranking: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``ranking`` with ``cancel_ticket`` first when a stop names the unbind or the
+    application it gives up ("不想解绑了取消吧"; a bare "取消吧" stays a stop)."""
+    if ranking[0]["name"] != "stop" or not withdraws(text):
+        return ranking
+    top = {"name": "cancel_ticket", "confidence": ranking[0]["confidence"]}
+    return [top, *(r for r in ranking if r["name"] != "cancel_ticket")]
 
 
 def _asks_else(intent: str) -> bool:

@@ -11,6 +11,7 @@ from bot.nlu.clauses import (
     requests,
     split_clauses,
     topic_start,
+    withdraws,
 )
 
 
@@ -117,3 +118,16 @@ def test_a_clause_may_ask_what_comes_after(piece: str, expected: bool) -> None:
 ])
 def test_a_clause_is_asked_without_the_words_that_join_it(piece: str, rest: str) -> None:
     assert piece[topic_start(piece):] == rest
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("解绑我不做了 撤销吧", True),
+    ("申请不弄了，作废", True),
+    ("那张工单给我撤回", True),
+    ("取消吧", False),  # names nothing to withdraw: a stop
+    ("不办了不办了", False),
+    ("取消进度推送", False),
+    ("解绑以后能取消冻结吗", False),  # cancels something else
+])
+def test_what_names_the_application_it_cancels(piece: str, expected: bool) -> None:
+    assert withdraws(piece) is expected

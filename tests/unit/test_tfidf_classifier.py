@@ -282,3 +282,18 @@ def test_a_request_that_asks_about_an_unstated_aspect_is_a_question() -> None:
     assert top("我的审核还要多久", "check_status") == "check_status"
     assert top("我要解绑", "request_unbind") == "request_unbind"
     assert top("解绑收费吗", "faq_process") == "faq_process"  # the answer action checks it
+
+
+def test_a_stop_that_names_the_unbind_it_gives_up_is_a_cancel() -> None:
+    """"解绑我不做了 撤销吧" withdraws the application; a bare "取消吧" stays a stop, and
+    other intents are left alone."""
+    from bot.nlu.tfidf_classifier import _withdrawal
+
+    ranking = [{"name": "stop", "confidence": 0.9}, {"name": "cancel_ticket", "confidence": 0.1}]
+    assert _withdrawal("解绑我不做了 撤销吧", ranking)[0] == {"name": "cancel_ticket",
+                                                        "confidence": 0.9}
+    assert [r["name"] for r in _withdrawal("解绑我不做了 撤销吧", ranking)] == [
+        "cancel_ticket", "stop"]
+    assert _withdrawal("取消吧", ranking) == ranking
+    status = [{"name": "check_status", "confidence": 0.9}]
+    assert _withdrawal("申请撤了吧", status) == status
