@@ -147,6 +147,23 @@ def withdraws(piece: str) -> bool:
     return _WITHDRAWS.search(piece) is not None
 
 
+_DONE = r"(?:之后|以后|然后|接下来|完|好了|过了|后面)"
+_NEXT = re.compile(
+    r"(?:然后|之后|以后|接下来|后面)呢\s*$|"
+    + _DONE + r".{0,12}?(?:(?:干嘛|干吗|干啥|干什么|做什么|做啥|弄啥)(?!的|用)|下一步|"
+    r"还有一步|还有哪一?步|还有啥步骤|还有什么步骤|还剩[哪几啥什]|剩下[的哪几啥什]|还差[哪啥])"
+)
+_ORDINAL = re.compile(r"第\s*[一二三四五六七八九\d]\s*步")
+""""第一步是啥" asks which step is first, not what follows a step."""
+
+
+def asks_next(piece: str) -> bool:
+    """Whether ``piece`` asks what to do once something is done, or which step is left
+    ("测好了还剩哪步", "审核过了然后干嘛"); not what a step is for ("…是干嘛的"), nor a
+    step by its number."""
+    return _NEXT.search(piece) is not None and _ORDINAL.search(piece) is None
+
+
 def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and text[start].isspace():
         start += 1

@@ -5,6 +5,7 @@ import pytest
 from bot.nlu.clauses import (
     asks,
     asks_after,
+    asks_next,
     confirms,
     inner_cuts,
     negated_statement,
@@ -131,3 +132,17 @@ def test_a_clause_is_asked_without_the_words_that_join_it(piece: str, rest: str)
 ])
 def test_what_names_the_application_it_cancels(piece: str, expected: bool) -> None:
     assert withdraws(piece) is expected
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("账户冻好了 接下来干啥", True),
+    ("迁移做完 还剩几步", True),
+    ("装机以后呢", True),
+    ("注销过了下一步是什么", True),
+    ("冻结是干嘛用的", False),  # what a step is for
+    ("交完资料以后第一步是啥", False),  # a step by its number
+    ("冻结以后还剩多少钱", False),  # money left, not steps
+    ("审核完了要多久呢", False),
+])
+def test_what_comes_once_something_is_done(piece: str, expected: bool) -> None:
+    assert asks_next(piece) is expected
