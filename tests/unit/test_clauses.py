@@ -139,6 +139,7 @@ def test_what_names_the_application_it_cancels(piece: str, expected: bool) -> No
     ("迁移做完 还剩几步", True),
     ("装机以后呢", True),
     ("注销过了下一步是什么", True),
+    ("冻结完接着是不是迁数据", True),  # is the next step this one
     ("冻结是干嘛用的", False),  # what a step is for
     ("交完资料以后第一步是啥", False),  # a step by its number
     ("冻结以后还剩多少钱", False),  # money left, not steps
