@@ -200,8 +200,13 @@ def next_step_asked(tracker: Tracker, topic: Topic) -> Topic | None:
 def step_after(tracker: Tracker, topic: Topic) -> Topic | None:
     """The step after ``topic`` when ``topic`` is one of the eight steps, it is done, and the
     merchant asks what comes next in what they asked about it ("测试做完了 还剩哪一步",
-    "冻结之后下一步是什么"): that next step is what they ask about."""
-    if topic.step is None or not asks_next(topic_text(tracker, topic)):
+    "冻结之后下一步是什么"), or in a clause after it that asks no question of its own
+    ("测完了 还有一步是啥"): that next step is what they ask about."""
+    clauses = tracker.latest_message.get("clauses") or ()
+    unsure = [str(c.get("text") or "") for c in clauses
+              if (c.get("intent") or {}).get("name") != topic.intent and not c.get("question")]
+    asked = " ".join([topic_text(tracker, topic), *unsure])
+    if topic.step is None or not asks_next(asked):
         return None
     return next((t for t in load_topics().values() if t.step == topic.step + 1), None)
 
