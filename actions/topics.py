@@ -22,7 +22,7 @@ from bot.knowledge.aspects import Aspect, asked_aspects, unstated_aspects
 from bot.knowledge.grounding import Grounding, ground
 from bot.knowledge.step_ordinal import ordinal_step
 from bot.knowledge.topics import Topic, follow_up_buttons, load_topics, topic_for_intent
-from bot.nlu.clauses import asks, asks_after
+from bot.nlu.clauses import asks, asks_after, asks_next
 from bot.settings import Contacts
 
 SUGGESTIONS = 3
@@ -197,6 +197,29 @@ def next_step_asked(tracker: Tracker, topic: Topic) -> Topic | None:
     return next((t for t in load_topics().values() if t.step == topic.step + 1), None)
 
 
+def step_after(tracker: Tracker, topic: Topic) -> Topic | None:
+    """The step after ``topic`` when ``topic`` is one of the eight steps, it is done, and the
+    merchant asks what comes next in what they asked about it ("测试做完了 还剩哪一步",
+    "冻结之后下一步是什么"), or in a clause after it that asks no question of its own
+    ("测完了 还有一步是啥"): that next step is what they ask about."""
+    clauses = tracker.latest_message.get("clauses") or ()
+    unsure = [str(c.get("text") or "") for c in clauses
+              if (c.get("intent") or {}).get("name") != topic.intent and not c.get("question")]
+    asked = " ".join([topic_text(tracker, topic), *unsure])
+    if topic.step is None or not asks_next(asked):
+        return None
+    return next((t for t in load_topics().values() if t.step == topic.step + 1), None)
+
+
+def utter_step_after(dispatcher: CollectingDispatcher, done: Topic, following: Topic) -> None:
+    """Where the step asked from sits in the process and which step follows it; the
+    following step's answer comes next."""
+    dispatcher.utter_message(
+        text=f"在解绑的八个步骤里，“{done.title}”之后是“{following.title}”：",
+        answers=[following.intent, "faq_process"],
+    )
+
+
 def runner_up_of_repeat(tracker: Tracker, topic: Topic) -> Topic | None:
     """The topic ranked next for a later clause that ranks as ``topic`` again: a second
     question the classifier read as the first one's topic ("有问题找谁" after a follow-up
@@ -235,8 +258,14 @@ class ActionAnswerTopic(Action):
             dispatcher.utter_message(response="utter_out_of_scope")
             return []
         in_form = tracker.active_loop_name is not None
-        asked = [q for q in questions(tracker) if q != topic.intent]
-        maybe = [q for q in questions(tracker, confident=False) if q != topic.intent]
+        done = topic
+        following = step_after(tracker, topic)  # "测试做完了 还剩哪一步": the next step
+        if following is not None:
+            utter_step_after(dispatcher, topic, following)
+            topic = following
+        skip = {topic.intent, done.intent}
+        asked = [q for q in questions(tracker) if q not in skip]
+        maybe = [q for q in questions(tracker, confident=False) if q not in skip]
         # "我要解绑，要带什么资料": answer the question, then start the request.
         start_form = not in_form and "request_unbind" in asked
         if start_form:
@@ -249,8 +278,8 @@ class ActionAnswerTopic(Action):
             offer = [second_question_button(second)]
         elif second is None and maybe:
             offer = [second_question_button(maybe[0])]
-        after = next_step_asked(tracker, topic)
-        if after is not None:
+        after = next_step_asked(tracker, topic) if following is None else done
+        if after is not None:  # the step asked from is offered when the next one is answered
             offer.append(topic_button(after))
         repeat = runner_up_of_repeat(tracker, topic) if second is None and not maybe else None
         if repeat is not None:

@@ -37,6 +37,12 @@ def cue_in(cue: str, text: str) -> bool:
     return _gap_pattern(cue).search(text) is not None
 
 
+def _mandarin(text: str) -> str:
+    from bot.nlu.normaliser import mandarin  # imported when first asked: it loads Rasa
+
+    return mandarin(text)
+
+
 @dataclass(frozen=True)
 class Aspect:
     """One thing a question can ask about, and the words that show it is addressed."""
@@ -52,6 +58,11 @@ class Aspect:
     the topic: they address the aspect only for such questions."""
 
     def asked_in(self, text: str) -> bool:
+        """Whether ``text`` asks about the aspect, as typed or with its dialect words read
+        as Mandarin ("使唔使俾钱" → "用不用给钱", data/dialect.yml)."""
+        return any(self._asked_in(form) for form in dict.fromkeys((text, _mandarin(text))))
+
+    def _asked_in(self, text: str) -> bool:
         compact = "".join(text.split()).lower()
         for phrase in self.ignore:
             compact = compact.replace(phrase, " ")

@@ -153,6 +153,53 @@ def inner_cuts(text: str, bounds: list[int]) -> list[int]:
     ]
 
 
+_LEAD_IN = re.compile(
+    r"(?:还有就是|另外还有|另外|顺便|顺带|再就是|再有就是|再一个|此外|对了|以及)?[，,\s]*"
+    r"(?:(?:我)?(?:还|再)?(?:想|要)?(?:问一?下|问问|请问|了解一?下))?[，,:：\s]*"
+)
+"""Words that only join a clause to the one before and announce a question ("另外想问下",
+"顺便问一下"): they name no topic, and read alone they look like small talk."""
+
+
+def topic_start(piece: str) -> int:
+    """Where what ``piece`` asks begins, after a joining lead-in ("另外想问下冻结是什么意思"
+    → "冻结是什么意思"); 0 when it has none or nothing would be left to ask."""
+    match = _LEAD_IN.match(piece)
+    end = match.end() if match else 0
+    return end if end and _content(piece[end:]) >= MIN_SIDE_CHARS else 0
+
+
+_WITHDRAWS = re.compile(r"(?:解绑|解綁|解了|申请|申請|工单|工單|单子|單子)"
+                        r".{0,8}(?:取消|撤销|撤銷|撤回|撤|作废|作廢)"
+                        r"(?:掉|了|吧|一下|啊|嘛|呗|唄)*[\s。.！!~～]*$")
+"""Giving up the unbind or the application by name, then ending on cancelling it
+("不想解绑了取消吧", "申请不弄了 撤了吧"): what is cancelled is the application, not the
+conversation."""
+
+
+def withdraws(piece: str) -> bool:
+    """Whether ``piece`` names the unbind or the application and then cancels it."""
+    return _WITHDRAWS.search(piece) is not None
+
+
+_DONE = r"(?:之后|以后|然后|接下来|完|好了|过了|后面)"
+_NEXT = re.compile(
+    r"(?:然后|之后|以后|接下来|后面)呢\s*$|"
+    + _DONE + r".{0,12}?(?:(?:干嘛|干吗|干啥|干什么|做什么|做啥|弄啥)(?!的|用)|下一步|"
+    r"还有一步|还有哪一?步|还有啥步骤|还有什么步骤|还剩[哪几啥什]|剩下[的哪几啥什]|还差[哪啥]|"
+    r"(?:接下来|接着|下一步)是不是)"
+)
+_ORDINAL = re.compile(r"第\s*[一二三四五六七八九\d]\s*步")
+""""第一步是啥" asks which step is first, not what follows a step."""
+
+
+def asks_next(piece: str) -> bool:
+    """Whether ``piece`` asks what to do once something is done, or which step is left
+    ("测好了还剩哪步", "审核过了然后干嘛"); not what a step is for ("…是干嘛的"), nor a
+    step by its number."""
+    return _NEXT.search(piece) is not None and _ORDINAL.search(piece) is None
+
+
 def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     while start < end and text[start].isspace():
         start += 1

@@ -61,6 +61,8 @@ from bot.nlu.clauses import (
     next_after_done,
     requests,
     split_clauses,
+    topic_start,
+    withdraws,
     without_joiner,
 )
 from bot.nlu.pinyin import to_pinyin
@@ -83,7 +85,8 @@ is the cancelling of the application)."""
 RUN_ON = frozenset(("request_unbind", "check_status", "human_handoff"))
 LEADS = frozenset(("check_status", "cancel_ticket", "human_handoff"))
 """Requests that, asked first, lead a message whose whole reads as a guide question
-("帮我查下进度，还有测试验证是干嘛的"): their action answers the guide question after."""
+("帮我查下进度，还有测试验证是干嘛的"), or one beyond the guide: their action answers
+the guide question after."""
 """Besides guide questions, what a second question run on without a break may ask."""
 FORMAT = 3  # in the config, so that Rasa's training cache never restores an older format
 
@@ -201,6 +204,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                        "confidence": max(done[0]["intent"]["confidence"], ranking[0]["confidence"])}
                 ranking = [top, *(r for r in ranking if r["name"] != top["name"])]
             ranking = _aspect_question(message.get(TEXT), ranking)
+            ranking = _withdrawal(message.get(TEXT), ranking)
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
             if clauses:
@@ -214,7 +218,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         the message has more than one."""
         text = message.get(TEXT) or ""
         tokens = [t for t in message.get(TOKENS_NAMES[TEXT]) or [] if t.text.strip()]
-        spans = split_clauses(text)
+        spans = [(start + topic_start(text[start:end]), end)
+                 for start, end in split_clauses(text)]
         if len(spans) < 2:
             spans = self._run_on(text, tokens, top)
         if len(spans) < 2:
@@ -223,7 +228,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         keys = self._ranked(text, tokens, spans)
         clauses = []
         for key, (start, end) in zip(keys, spans, strict=True):
-            intent = dict(self._cache[key][0])
+            intent = _withdrawal(key[0], [dict(r) for r in self._cache[key]])[0]
             question = (intent["name"] not in NOT_QUESTIONS
                         and intent["confidence"] >= self.config["clause_confidence"]
                         and sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS
@@ -319,7 +324,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         elif first is None:
             if not ((top["name"] in POLITE and clauses[0]["intent"]["name"] == top["name"])
                     or top["confidence"] < self.config["clause_confidence"]
-                    or (questions[0]["name"] in LEADS and top["name"].startswith("faq_"))):
+                    or (questions[0]["name"] in LEADS and _guide_or_beyond(top["name"]))):
                 return None
             first = questions[0]
         if first is None or first["name"] == top["name"]:
@@ -339,6 +344,12 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             self._cache[key] = [
                 {"name": str(classes[i]), "confidence": float(row[i])} for i in order
             ]
+
+
+def _guide_or_beyond(name: str) -> bool:
+    """A guide question, or one beyond the guide: what a request of ``LEADS`` asked first
+    is followed by ("帮我查下进度 另外想问下押金咋退": the status, then the honest answer)."""
+    return name.startswith("faq_") or name == "out_of_scope"
 
 
 def _confirmed(clauses: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -369,6 +380,15 @@ def _aspect_question(text: str, ranking: list[dict[str, Any]]) -> list[dict[str,
         return ranking
     top = {"name": "out_of_scope", "confidence": ranking[0]["confidence"]}
     return [top, *(r for r in ranking if r["name"] != "out_of_scope")]
+
+
+def _withdrawal(text: str, ranking: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``ranking`` with ``cancel_ticket`` first when a stop names the unbind or the
+    application it gives up ("不想解绑了取消吧"; a bare "取消吧" stays a stop)."""
+    if ranking[0]["name"] != "stop" or not withdraws(text):
+        return ranking
+    top = {"name": "cancel_ticket", "confidence": ranking[0]["confidence"]}
+    return [top, *(r for r in ranking if r["name"] != "cancel_ticket")]
 
 
 def _asks_else(intent: str) -> bool:

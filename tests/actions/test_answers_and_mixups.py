@@ -106,6 +106,39 @@ async def test_what_comes_after_a_step_offers_the_next_step() -> None:
     assert "/faq_step_final" not in payloads
 
 
+async def test_what_comes_once_a_step_is_done_is_the_next_step() -> None:
+    """"试机做完了 还剩哪一步": the step after testing is answered, placed in the process,
+    and testing is offered; what testing is for, and the last step, are answered as asked."""
+    async def ask(text: str, intent: str) -> tuple[list, list[str], str]:
+        dispatcher = await run(ActionAnswerTopic(), tracker(text, intent, active_loop=None))
+        payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
+        return answers(dispatcher), payloads, texts(dispatcher)
+
+    said, payloads, text = await ask("试机做完了 还剩哪一步", "faq_step_testing")
+    assert said[0] == ["faq_step_training", "faq_process"]
+    assert ["faq_step_training"] in said and "/faq_step_testing" in payloads
+    assert "测试验证" in text and "培训交接" in text
+    said, _, _ = await ask("测试验证这步是干嘛用的", "faq_step_testing")
+    assert said[0] == ["faq_step_testing"]
+    said, _, _ = await ask("正式解绑弄完了然后干嘛", "faq_step_final")
+    assert said[0] == ["faq_step_final"]
+
+
+async def test_a_step_done_then_an_unsure_clause_asking_what_is_left_is_the_next_step() -> None:
+    """"新机装好了 剩下的是啥": the second clause asks what is left of the step the first
+    names; a second clause that is a question of its own leaves the step as asked."""
+    async def first_answer(second: str, intent: str, confidence: float) -> list[str]:
+        first = "新机装好了"
+        tr = with_clauses(tracker(f"{first} {second}", "faq_step_install", active_loop=None),
+                          (first, "faq_step_install", 0.9), (second, intent, confidence))
+        return answers(await run(ActionAnswerTopic(), tr))[0]
+
+    assert await first_answer("剩下的是啥", "faq_step_final", 0.4) == [
+        "faq_step_testing", "faq_process"]
+    assert await first_answer("完了以后还要干啥 客服电话多少", "faq_contact_support", 0.9) == [
+        "faq_step_install"]
+
+
 async def test_a_clause_ranked_as_the_answered_topic_offers_the_topic_ranked_next() -> None:
     """"有问题找谁" read as the follow-up again: its runner-up (contacts) is offered when
     sure enough, not when it is noise."""

@@ -117,3 +117,11 @@ def test_a_topic_of_only_about_addresses_the_aspect_only_for_its_own_subject() -
     # The POS application's 3-7个工作日 is the new POS's review, not the unbind's.
     assert ids(unstated_aspects("从申请到解完一般几周", TOPICS["pos_application"])) == ["duration"]
     assert unstated_aspects("新机申请要几个工作日", TOPICS["pos_application"]) == []
+
+
+def test_dialect_words_are_read_as_mandarin_before_the_cues() -> None:
+    """"换机洗唔洗俾钱" asks about cost in Cantonese; "注销要几耐" how long."""
+    assert ids(asked_aspects("换机洗唔洗俾钱")) == ["cost"]
+    assert ids(asked_aspects("注销要几耐")) == ["duration"]
+    assert ids(asked_aspects("新机要几多钱")) == ["cost"]
+    assert asked_aspects("账户冻结了还能收钱吗") == []  # taking payments is no cost

@@ -5,12 +5,15 @@ import pytest
 from bot.nlu.clauses import (
     asks,
     asks_after,
+    asks_next,
     confirms,
     inner_cuts,
     negated_statement,
     next_after_done,
     requests,
     split_clauses,
+    topic_start,
+    withdraws,
     without_joiner,
 )
 
@@ -144,3 +147,42 @@ def test_a_clause_is_ranked_without_the_word_that_joins_it(
 ) -> None:
     assert [text[slice(*without_joiner(text, a, b))] for a, b in split_clauses(text)] == expected
 
+@pytest.mark.parametrize(("piece", "rest"), [
+    ("另外想问一下账户会冻结多久", "账户会冻结多久"),
+    ("顺便问问备份要自己弄吗", "备份要自己弄吗"),
+    ("对了 我还想问下注销是啥", "注销是啥"),
+    ("此外，请问新机谁来装", "新机谁来装"),
+    ("还有一步是干嘛的", "还有一步是干嘛的"),  # "还有" asks what is left: kept
+    ("另外问下资料", "另外问下资料"),  # too little would be left to ask
+    ("审核要几天", "审核要几天"),
+])
+def test_a_clause_is_asked_without_the_words_that_join_it(piece: str, rest: str) -> None:
+    assert piece[topic_start(piece):] == rest
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("解绑我不做了 撤销吧", True),
+    ("申请不弄了，作废", True),
+    ("那张工单给我撤回", True),
+    ("取消吧", False),  # names nothing to withdraw: a stop
+    ("不办了不办了", False),
+    ("取消进度推送", False),
+    ("解绑以后能取消冻结吗", False),  # cancels something else
+])
+def test_what_names_the_application_it_cancels(piece: str, expected: bool) -> None:
+    assert withdraws(piece) is expected
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("账户冻好了 接下来干啥", True),
+    ("迁移做完 还剩几步", True),
+    ("装机以后呢", True),
+    ("注销过了下一步是什么", True),
+    ("冻结完接着是不是迁数据", True),  # is the next step this one
+    ("冻结是干嘛用的", False),  # what a step is for
+    ("交完资料以后第一步是啥", False),  # a step by its number
+    ("冻结以后还剩多少钱", False),  # money left, not steps
+    ("审核完了要多久呢", False),
+])
+def test_what_comes_once_something_is_done(piece: str, expected: bool) -> None:
+    assert asks_next(piece) is expected

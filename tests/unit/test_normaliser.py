@@ -22,12 +22,16 @@ from bot.nlu.normaliser import mandarin, normalise
     ("不晓得找哪个", "不知道找哪个"),
     ("俺那台机子", "我那台机子"),
     ("肿么还木有消息", "怎么还没有消息"),   # spellings typed online
+    ("注销使唔使排队", "注销用不用排队"),  # 使唔使, not 使 + 唔使
+    ("洗唔洗俾押金", "用不用给押金"),
+    ("审核要几多日", "审核要多少日"),
+    ("你哋仲要我交咩", "你们还要我交啥"),
 ])
 def test_dialect_words_are_read_as_mandarin(typed: str, read: str) -> None:
     assert normalise(typed) == read
 
 
-@pytest.mark.parametrize("text", ["未到账的钱怎么办", "采伐", "系统设置在哪"])
+@pytest.mark.parametrize("text", ["未到账的钱怎么办", "采伐", "系统设置在哪", "能申请仲裁吗"])
 def test_words_that_only_contain_a_dialect_character_are_kept(text: str) -> None:
     assert mandarin(text) == text
 

@@ -241,6 +241,20 @@ def test_a_status_asked_first_leads_a_message_read_as_a_guide_question(classifie
     assert classifier._first_question(top, [cancel, guide])["name"] == "cancel_ticket"
 
 
+def test_a_request_asked_first_leads_a_message_read_as_out_of_scope(classifier) -> None:
+    """"帮我转人工 另外想问下押金咋退": the whole reads as out of scope, but the request
+    comes first (its action says the deposit is not in the guide after it); a greeting
+    first, or the request second, leads not."""
+    top = {"name": "out_of_scope", "confidence": 0.9}
+    handoff = {"intent": {"name": "human_handoff", "confidence": 0.95}, "question": True}
+    beyond = {"intent": {"name": "out_of_scope", "confidence": 0.9}, "question": True}
+    assert classifier._first_question(top, [handoff, beyond]) == {"name": "human_handoff",
+                                                                  "confidence": 0.95}
+    assert classifier._first_question(top, [beyond, handoff]) is None
+    greet = {"intent": {"name": "greet", "confidence": 0.95}, "question": True}
+    assert classifier._first_question(top, [greet, beyond]) is None
+
+
 def test_a_stop_named_as_cancelling_the_application_is_a_cancel(classifier) -> None:
     """"算了不弄了，把申请撤了": the stop is the cancel its clause names; a stop alone, or
     with a cancel not asked surely, stays a stop."""
@@ -290,3 +304,18 @@ def test_something_done_then_a_bare_what_next_asks_about_what_is_done(tmp_path: 
     assert [c["text"] for c in clauses] == ["资料带好了", "然后呢"]
     assert [c["question"] for c in clauses] == [True, False]
     assert bare.get(INTENT)["name"] == "faq_process" and bare.get("clauses") is None
+
+
+def test_a_stop_that_names_the_unbind_it_gives_up_is_a_cancel() -> None:
+    """"解绑我不做了 撤销吧" withdraws the application; a bare "取消吧" stays a stop, and
+    other intents are left alone."""
+    from bot.nlu.tfidf_classifier import _withdrawal
+
+    ranking = [{"name": "stop", "confidence": 0.9}, {"name": "cancel_ticket", "confidence": 0.1}]
+    assert _withdrawal("解绑我不做了 撤销吧", ranking)[0] == {"name": "cancel_ticket",
+                                                        "confidence": 0.9}
+    assert [r["name"] for r in _withdrawal("解绑我不做了 撤销吧", ranking)] == [
+        "cancel_ticket", "stop"]
+    assert _withdrawal("取消吧", ranking) == ranking
+    status = [{"name": "check_status", "confidence": 0.9}]
+    assert _withdrawal("申请撤了吧", status) == status
