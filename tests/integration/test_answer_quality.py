@@ -118,8 +118,9 @@ def test_round_ten_classes_of_phrasing(running_bot):
              second="faq_online_application"),
         Case("这台机子要怎么解呀", "faq_terminal_steps", ("dialect",)),
         Case("解完了还要盯着点啥", "faq_followup", ("plain",)),
-        Case("新机器装好了 之后呢", "faq_step_install", ("two_questions",),
-             second="faq_step_testing"),
+        # Round eleven answers the step after a step said done (with that step as a button).
+        Case("新机器装好了 之后呢", "faq_step_testing", ("two_questions",),
+             second="faq_step_install"),
         Case("商护号要在机子上哪输", "faq_terminal_steps", ("typo_homophone",)),
     ]
     results = run_cases(running_bot.rasa_url, cases, "round-ten")
