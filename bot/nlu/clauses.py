@@ -189,6 +189,16 @@ _NEXT = re.compile(
     r"还有一步|还有哪一?步|还有啥步骤|还有什么步骤|还剩[哪几啥什]|剩下[的哪几啥什]|还差[哪啥]|"
     r"(?:接下来|接着|下一步)是不是)"
 )
+_BACK_TO_STEP = re.compile(r"(?:那|这)(?:一|个)?(?:步骤|步|环节)")
+"""A clause that opens on "that step" ("那一步干嘛的", "这个步骤要多久") asks about the step
+named in the clause before it, not about anything of its own."""
+
+
+def refers_back(piece: str) -> bool:
+    """Whether ``piece`` opens on "that step" and asks about it ("那一步干嘛的")."""
+    return _BACK_TO_STEP.match(piece.strip()) is not None and asks(piece)
+
+
 _ORDINAL = re.compile(r"第\s*[一二三四五六七八九\d]\s*步")
 """"第一步是啥" asks which step is first, not what follows a step."""
 

@@ -59,6 +59,7 @@ from bot.nlu.clauses import (
     inner_cuts,
     negated_statement,
     next_after_done,
+    refers_back,
     requests,
     split_clauses,
     topic_start,
@@ -116,7 +117,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         return {
             "C": 300.0, "char_ngrams": [1, 3], "max_iter": 3000, "ranking_length": 10,
             "cache_size": 4096, "format": FORMAT, "clause_confidence": 0.7,
-            "run_on_confidence": 0.5, "done_confidence": 0.5,
+            "run_on_confidence": 0.5, "done_confidence": 0.5, "referred_step_confidence": 0.1,
         }
 
     def __init__(
@@ -237,7 +238,28 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             runner_up = [dict(r) for r in self._cache[key][1:2]]
             clauses.append({"text": key[0], "start": start, "end": end, "intent": intent,
                             "question": question, "runner_up": runner_up[0] if runner_up else None})
-        return _confirmed(clauses)
+        return _confirmed(self._referred_steps(clauses, keys))
+
+    def _referred_steps(
+        self, clauses: list[dict[str, Any]], keys: list[tuple[str, str]]
+    ) -> list[dict[str, Any]]:
+        """``clauses`` with a clause that asks about "that step" ("新机子装好了没 那一步干嘛
+        的", ``bot.nlu.clauses.refers_back``) asking about the step the clause before it
+        names: the first step among that clause's ranking, when it is at least
+        ``referred_step_confidence`` sure ("装好了没" is the step's yes/no, not a status
+        check of the ticket)."""
+        out = list(clauses)
+        for number in range(1, len(out)):
+            if not refers_back(out[number]["text"]):
+                continue
+            step = next((r for r in self._cache[keys[number - 1]]
+                         if r["name"].startswith("faq_step_")), None)
+            if step is None or step["confidence"] < self.config["referred_step_confidence"]:
+                continue
+            out[number] = {**out[number], "question": True, "intent": {
+                "name": step["name"],
+                "confidence": max(step["confidence"], out[number]["intent"]["confidence"])}}
+        return out
 
     def _ranked(
         self, text: str, tokens: list[Any], spans: list[tuple[int, int]]

@@ -118,9 +118,24 @@ def test_round_ten_classes_of_phrasing(running_bot):
              second="faq_online_application"),
         Case("这台机子要怎么解呀", "faq_terminal_steps", ("dialect",)),
         Case("解完了还要盯着点啥", "faq_followup", ("plain",)),
-        Case("新机器装好了 之后呢", "faq_step_install", ("two_questions",),
-             second="faq_step_testing"),
+        # Round eleven answers the step after a step said done (with that step as a button).
+        Case("新机器装好了 之后呢", "faq_step_testing", ("two_questions",),
+             second="faq_step_install"),
         Case("商护号要在机子上哪输", "faq_terminal_steps", ("typo_homophone",)),
     ]
     results = run_cases(running_bot.rasa_url, cases, "round-ten")
+    assert [r.outcome.correct for r in results] == [True] * len(cases)
+
+
+def test_round_twelve_classes_of_phrasing(running_bot):
+    """Issue 14, round twelve, in phrasings of my own: whether it can be done offline,
+    asked without a subject, alone or after a question about the online application; a step
+    asked with 没 (is it done?) and then "what is that step for" is about the step."""
+    cases = [
+        Case("网上申请怎么操作 去线下办行吗", "faq_online_application", ("two_questions",),
+             second="faq_contact_support"),
+        Case("线下能办理不", "faq_contact_support", ("very_short",)),
+        Case("新机器装好没 那一步是干啥的", "faq_step_install", ("two_questions",)),
+    ]
+    results = run_cases(running_bot.rasa_url, cases, "round-twelve")
     assert [r.outcome.correct for r in results] == [True] * len(cases)

@@ -10,6 +10,7 @@ from bot.nlu.clauses import (
     inner_cuts,
     negated_statement,
     next_after_done,
+    refers_back,
     requests,
     split_clauses,
     topic_start,
@@ -186,3 +187,17 @@ def test_what_names_the_application_it_cancels(piece: str, expected: bool) -> No
 ])
 def test_what_comes_once_something_is_done(piece: str, expected: bool) -> None:
     assert asks_next(piece) is expected
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("那一步干嘛的", True),
+    ("这个步骤要注意什么", True),
+    ("那步是做啥用的", True),
+    ("这环节要多久", True),
+    ("那一步", False),  # names the step, asks nothing
+    ("这一步做完了", False),
+    ("那就这样吧", False),
+    ("冻结那一步干嘛的", False),  # names its own step first
+])
+def test_a_question_about_that_step(piece: str, expected: bool) -> None:
+    assert refers_back(piece) is expected

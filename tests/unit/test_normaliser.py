@@ -26,6 +26,8 @@ from bot.nlu.normaliser import mandarin, normalise
     ("洗唔洗俾押金", "用不用给押金"),
     ("审核要几多日", "审核要多少日"),
     ("你哋仲要我交咩", "你们还要我交啥"),
+    ("机子上头能直接弄不", "机子上面能直接弄不"),  # localiser 头
+    ("设置里头找不到", "设置里面找不到"),
 ])
 def test_dialect_words_are_read_as_mandarin(typed: str, read: str) -> None:
     assert normalise(typed) == read
