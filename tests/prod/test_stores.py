@@ -43,6 +43,14 @@ def test_a_missing_database_fails_at_once_instead_of_retrying_forever(postgres_u
     assert time.monotonic() - started < 10
 
 
+def run_together(threads: list[threading.Thread]) -> None:
+    """Start every thread, then wait for all of them."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def create_summaries_at_once(engines: list) -> list[Exception]:
     """``summary.create`` on every engine at the same moment; the errors raised."""
     barrier = threading.Barrier(len(engines))
@@ -55,11 +63,7 @@ def create_summaries_at_once(engines: list) -> list[Exception]:
         except Exception as error:  # noqa: BLE001
             errors.append(error)
 
-    threads = [threading.Thread(target=start, args=(e,)) for e in engines]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together([threading.Thread(target=start, args=(e,)) for e in engines])
     return errors
 
 
@@ -127,11 +131,7 @@ def _issue_concurrently(stores: list, conversation: str, per_store: int = 40) ->
         for _ in range(per_store // 4):
             tickets.append(store.issue_ticket(conversation, 30))
 
-    threads = [threading.Thread(target=worker, args=(s,)) for s in stores for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_together([threading.Thread(target=worker, args=(s,)) for s in stores for _ in range(4)])
     return tickets
 
 
