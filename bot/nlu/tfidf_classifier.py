@@ -22,18 +22,15 @@ a question while the whole message is a greeting, thanks or a bare value, or is 
 the message's intent becomes the first question's; the answer action reads ``clauses``
 to answer a second question in the order asked.
 
-The model is stored as what it learnt, not as pickled objects: the vocabularies,
-classes and settings in JSON and the weights in a NumPy archive read with
-``allow_pickle=False``. Nothing in a model file can run code when it is loaded, and
-loading takes milliseconds (skops' safe loading searched every imported module for
-each type it restored: a fifth of the Rasa server's start-up).
+The model is stored as what it learnt, not as pickled objects (``bot.nlu.tfidf_store``;
+skops' safe loading searched every imported module for each type it restored: a fifth
+of the Rasa server's start-up). Rankings are corrected where a message's wording
+settles the question (``bot.nlu.ranking_rules``).
 """
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,26 +48,27 @@ from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from bot.knowledge.aspects import asked_aspects
-from bot.nlu import fingerprint
+from bot.nlu import fingerprint, tfidf_store
 from bot.nlu.clauses import (
-    asks,
-    confirms,
     inner_cuts,
     negated_statement,
     next_after_done,
     refers_back,
-    requests,
     split_clauses,
     topic_start,
-    withdraws,
     without_joiner,
 )
 from bot.nlu.pinyin import to_pinyin
 from bot.nlu.probabilities import probabilities as class_probabilities
+from bot.nlu.ranking_rules import (
+    asks_else,
+    aspect_question,
+    confirmed,
+    guide_or_beyond,
+    withdrawal,
+)
 from bot.nlu.tfidf_features import tfidf
 
-MODEL_JSON, MODEL_ARRAYS = "tfidf_intent.json", "tfidf_intent.npz"
 CLAUSES = "clauses"
 NOT_QUESTIONS = frozenset((
     "greet", "thank", "goodbye", "affirm", "deny", "inform", "nlu_fallback",
@@ -83,13 +81,10 @@ MIN_QUESTION_CHARS = 3
 NAMED_BY = {"stop": "cancel_ticket"}
 """A vague request and the request a clause may name it by ("算了不弄了，把申请撤了": the stop
 is the cancelling of the application)."""
-RUN_ON = frozenset(("request_unbind", "check_status", "human_handoff"))
 LEADS = frozenset(("check_status", "cancel_ticket", "human_handoff"))
 """Requests that, asked first, lead a message whose whole reads as a guide question
 ("帮我查下进度，还有测试验证是干嘛的"), or one beyond the guide: their action answers
 the guide question after."""
-"""Besides guide questions, what a second question run on without a break may ask."""
-FORMAT = 3  # in the config, so that Rasa's training cache never restores an older format
 
 
 def _words(message: Message) -> str:
@@ -116,7 +111,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     def get_default_config() -> dict[str, Any]:
         return {
             "C": 300.0, "char_ngrams": [1, 3], "max_iter": 3000, "ranking_length": 10,
-            "cache_size": 4096, "format": FORMAT, "clause_confidence": 0.7,
+            "cache_size": 4096, "format": tfidf_store.FORMAT, "clause_confidence": 0.7,
             "run_on_confidence": 0.5, "done_confidence": 0.5, "referred_step_confidence": 0.1,
         }
 
@@ -168,7 +163,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         clf.fit(self._features(examples), [m.get(INTENT) for m in examples])
         self._model["clf"] = clf
         with self._storage.write_to(self._resource) as directory:
-            _save(self._model, directory)
+            tfidf_store.save(self._model, directory)
         return self._resource
 
     @classmethod
@@ -178,7 +173,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     ) -> TfidfIntentClassifier:
         try:
             with model_storage.read_from(resource) as directory:
-                model = _load(directory)
+                model = tfidf_store.load(directory)
         except ValueError:  # Rasa's storage: nothing was trained (no intent examples)
             return cls(config, model_storage, resource)
         return cls(config, model_storage, resource, model)
@@ -204,8 +199,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                 top = {**done[0]["intent"],
                        "confidence": max(done[0]["intent"]["confidence"], ranking[0]["confidence"])}
                 ranking = [top, *(r for r in ranking if r["name"] != top["name"])]
-            ranking = _aspect_question(message.get(TEXT), ranking)
-            ranking = _withdrawal(message.get(TEXT), ranking)
+            ranking = aspect_question(message.get(TEXT), ranking)
+            ranking = withdrawal(message.get(TEXT), ranking)
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
             if clauses:
@@ -229,7 +224,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         keys = self._ranked(text, tokens, spans)
         clauses = []
         for key, (start, end) in zip(keys, spans, strict=True):
-            intent = _withdrawal(key[0], [dict(r) for r in self._cache[key]])[0]
+            intent = withdrawal(key[0], [dict(r) for r in self._cache[key]])[0]
             question = (intent["name"] not in NOT_QUESTIONS
                         and intent["confidence"] >= self.config["clause_confidence"]
                         and sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS
@@ -238,7 +233,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             runner_up = [dict(r) for r in self._cache[key][1:2]]
             clauses.append({"text": key[0], "start": start, "end": end, "intent": intent,
                             "question": question, "runner_up": runner_up[0] if runner_up else None})
-        return _confirmed(self._referred_steps(clauses, keys))
+        return confirmed(self._referred_steps(clauses, keys))
 
     def _referred_steps(
         self, clauses: list[dict[str, Any]], keys: list[tuple[str, str]]
@@ -310,7 +305,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         whole message asks and the other part something else, both at least
         ``run_on_confidence`` sure (the surest such cut); the whole text when no cut is."""
         cuts = inner_cuts(text, [t.start for t in tokens])
-        if not cuts or not _asks_else(top["name"]):
+        if not cuts or not asks_else(top["name"]):
             return [(0, len(text))]
         spans = [((0, cut), (cut, len(text))) for cut in cuts]
         keys = self._ranked(text, tokens, [s for pair in spans for s in pair])
@@ -320,7 +315,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             right = self._cache[keys[2 * number + 1]][0]
             names = {left["name"], right["name"]}
             sure = min(left["confidence"], right["confidence"])
-            if (len(names) == 2 and top["name"] in names and all(map(_asks_else, names))
+            if (len(names) == 2 and top["name"] in names and all(map(asks_else, names))
                     and sure >= best_confidence):
                 best, best_confidence = pair, sure
         return list(best) if best else [(0, len(text))]
@@ -346,7 +341,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         elif first is None:
             if not ((top["name"] in POLITE and clauses[0]["intent"]["name"] == top["name"])
                     or top["confidence"] < self.config["clause_confidence"]
-                    or (questions[0]["name"] in LEADS and _guide_or_beyond(top["name"]))):
+                    or (questions[0]["name"] in LEADS and guide_or_beyond(top["name"]))):
                 return None
             first = questions[0]
         if first is None or first["name"] == top["name"]:
@@ -366,101 +361,3 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             self._cache[key] = [
                 {"name": str(classes[i]), "confidence": float(row[i])} for i in order
             ]
-
-
-def _guide_or_beyond(name: str) -> bool:
-    """A guide question, or one beyond the guide: what a request of ``LEADS`` asked first
-    is followed by ("帮我查下进度 另外想问下押金咋退": the status, then the honest answer)."""
-    return name.startswith("faq_") or name == "out_of_scope"
-
-
-def _confirmed(clauses: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``clauses`` with those up to a confirmation tag ("要先检查机器还有备好文件是吧") no
-    longer questions when a question follows the tag ("还有别的准备吗"): the merchant
-    states what they believe and asks what comes next."""
-    last = max((n for n, c in enumerate(clauses) if confirms(c["text"])), default=-1)
-    if last < 0 or not any(c["question"] for c in clauses[last + 1:]):
-        return clauses
-    return [{**c, "question": False} if n <= last else c
-            for n, c in enumerate(clauses)]
-
-
-ASPECT_NOT = {"request_unbind": (), "check_status": ("duration", "notification")}
-"""Requests that a question about an aspect (``bot.knowledge.aspects``) is not: "别人能代办
-解绑吗" asks whether, it does not ask to unbind; it goes to ``out_of_scope``, whose action
-says the guide does not state it. The aspects listed stay with the request ("我的审核还要
-多久" is a status check)."""
-
-
-def _aspect_question(text: str, ranking: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``ranking`` with ``out_of_scope`` first when a request of ``ASPECT_NOT`` is a
-    question about an aspect the guide does not state, not a request."""
-    kept = ASPECT_NOT.get(ranking[0]["name"])
-    if kept is None or not asks(text) or requests(text):
-        return ranking
-    if not [a for a in asked_aspects(text) if a.id not in kept]:
-        return ranking
-    top = {"name": "out_of_scope", "confidence": ranking[0]["confidence"]}
-    return [top, *(r for r in ranking if r["name"] != "out_of_scope")]
-
-
-def _withdrawal(text: str, ranking: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``ranking`` with ``cancel_ticket`` first when a stop names the unbind or the
-    application it gives up ("不想解绑了取消吧"; a bare "取消吧" stays a stop)."""
-    if ranking[0]["name"] != "stop" or not withdraws(text):
-        return ranking
-    top = {"name": "cancel_ticket", "confidence": ranking[0]["confidence"]}
-    return [top, *(r for r in ranking if r["name"] != "cancel_ticket")]
-
-
-def _asks_else(intent: str) -> bool:
-    """Whether a part of a run-on message with this intent may be a question of its own."""
-    return intent.startswith("faq_") or intent in RUN_ON
-
-
-_VECTORIZER_PARAMS = ("analyzer", "ngram_range", "token_pattern", "sublinear_tf")
-
-
-def _save(model: dict[str, Any], directory: Path) -> None:
-    """What the vectorizers and the regression learnt, as JSON and plain arrays."""
-    clf: LogisticRegression = model["clf"]
-    meta = {
-        "format": FORMAT,
-        "classes": [str(c) for c in clf.classes_],
-        "vectorizers": {
-            name: {
-                "params": {k: model[name].get_params()[k] for k in _VECTORIZER_PARAMS},
-                "vocabulary": {term: int(i) for term, i in model[name].vocabulary_.items()},
-            }
-            for name in ("words", "chars", "pinyin")
-        },
-    }
-    (directory / MODEL_JSON).write_text(json.dumps(meta, ensure_ascii=False), "utf-8")
-    np.savez(
-        directory / MODEL_ARRAYS, words_idf=model["words"].idf_,
-        chars_idf=model["chars"].idf_, pinyin_idf=model["pinyin"].idf_, coef=clf.coef_,
-        intercept=clf.intercept_,
-    )
-
-
-def _load(directory: Path) -> dict[str, Any]:
-    """The model ``_save`` wrote, rebuilt without unpickling anything."""
-    meta = json.loads((directory / MODEL_JSON).read_text("utf-8"))
-    if meta.get("format") != FORMAT:
-        raise RuntimeError(f"{directory / MODEL_JSON}: model format {meta.get('format')}, "
-                           f"expected {FORMAT}; retrain (make train)")
-    with np.load(directory / MODEL_ARRAYS, allow_pickle=False) as arrays:
-        model: dict[str, Any] = {}
-        for name, saved in meta["vectorizers"].items():
-            params = dict(saved["params"])
-            params["ngram_range"] = tuple(params["ngram_range"])
-            vectorizer = TfidfVectorizer(**params)
-            vectorizer.vocabulary_ = saved["vocabulary"]
-            vectorizer.idf_ = arrays[f"{name}_idf"]
-            model[name] = vectorizer
-        clf = LogisticRegression()
-        clf.classes_ = np.array(meta["classes"])
-        clf.coef_, clf.intercept_ = arrays["coef"], arrays["intercept"]
-        clf.n_features_in_ = clf.coef_.shape[1]
-        model["clf"] = clf
-    return model

@@ -89,7 +89,7 @@ def test_a_loaded_model_ranks_exactly_as_the_trained_one(tmp_path: Path, tokeniz
 
     import numpy as np
 
-    from bot.nlu import tfidf_classifier
+    from bot.nlu import tfidf_store
 
     trained, config, storage, resource, context = _trained(tmp_path, tokenizer, cache_size=0)
     loaded = TfidfIntentClassifier.load(config, storage, resource, context)
@@ -99,11 +99,11 @@ def test_a_loaded_model_ranks_exactly_as_the_trained_one(tmp_path: Path, tokeniz
         assert ours.get(INTENT_RANKING_KEY) == theirs.get(INTENT_RANKING_KEY)
     with storage.read_from(resource) as directory:
         assert {p.name for p in directory.iterdir()} == {
-            tfidf_classifier.MODEL_JSON, tfidf_classifier.MODEL_ARRAYS}
-        np.load(directory / tfidf_classifier.MODEL_ARRAYS, allow_pickle=False)
-        meta = json.loads((directory / tfidf_classifier.MODEL_JSON).read_text("utf-8"))
+            tfidf_store.MODEL_JSON, tfidf_store.MODEL_ARRAYS}
+        np.load(directory / tfidf_store.MODEL_ARRAYS, allow_pickle=False)
+        meta = json.loads((directory / tfidf_store.MODEL_JSON).read_text("utf-8"))
         meta["format"] = 1
-        (directory / tfidf_classifier.MODEL_JSON).write_text(json.dumps(meta), "utf-8")
+        (directory / tfidf_store.MODEL_JSON).write_text(json.dumps(meta), "utf-8")
     with pytest.raises(RuntimeError, match="retrain"):
         TfidfIntentClassifier.load(config, storage, resource, context)
 
@@ -270,7 +270,7 @@ def test_a_stop_named_as_cancelling_the_application_is_a_cancel(classifier) -> N
 def test_a_request_that_asks_about_an_unstated_aspect_is_a_question() -> None:
     """"别人能代办解绑吗" asks whether, it does not ask to unbind; "帮我…" still requests, and
     a status check keeps "how long"."""
-    from bot.nlu.tfidf_classifier import _aspect_question
+    from bot.nlu.ranking_rules import aspect_question as _aspect_question
 
     def top(text: str, intent: str) -> str:
         ranking = [{"name": intent, "confidence": 0.8}, {"name": "faq_process", "confidence": 0.1}]
@@ -309,7 +309,7 @@ def test_something_done_then_a_bare_what_next_asks_about_what_is_done(tmp_path: 
 def test_a_stop_that_names_the_unbind_it_gives_up_is_a_cancel() -> None:
     """"解绑我不做了 撤销吧" withdraws the application; a bare "取消吧" stays a stop, and
     other intents are left alone."""
-    from bot.nlu.tfidf_classifier import _withdrawal
+    from bot.nlu.ranking_rules import withdrawal as _withdrawal
 
     ranking = [{"name": "stop", "confidence": 0.9}, {"name": "cancel_ticket", "confidence": 0.1}]
     assert _withdrawal("解绑我不做了 撤销吧", ranking)[0] == {"name": "cancel_ticket",

@@ -1,0 +1,67 @@
+"""Adjustments of an intent ranking by what a message says, not by how it scores.
+
+The classifier (``bot.nlu.tfidf_classifier``) ranks a message by its words; these rules
+correct a ranking where the wording settles the question: a request that is really a
+question about something the guide does not state, a stop that names the unbind it
+gives up, statements confirmed before a question.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.knowledge.aspects import asked_aspects
+from bot.nlu.clauses import asks, confirms, requests, withdraws
+
+RUN_ON = frozenset(("request_unbind", "check_status", "human_handoff"))
+"""Besides guide questions, what a second question run on without a break may ask."""
+
+
+def guide_or_beyond(name: str) -> bool:
+    """A guide question, or one beyond the guide: what a request of ``LEADS`` asked first
+    is followed by ("帮我查下进度 另外想问下押金咋退": the status, then the honest answer)."""
+    return name.startswith("faq_") or name == "out_of_scope"
+
+
+def confirmed(clauses: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``clauses`` with those up to a confirmation tag ("要先检查机器还有备好文件是吧") no
+    longer questions when a question follows the tag ("还有别的准备吗"): the merchant
+    states what they believe and asks what comes next."""
+    last = max((n for n, c in enumerate(clauses) if confirms(c["text"])), default=-1)
+    if last < 0 or not any(c["question"] for c in clauses[last + 1:]):
+        return clauses
+    return [{**c, "question": False} if n <= last else c
+            for n, c in enumerate(clauses)]
+
+
+ASPECT_NOT = {"request_unbind": (), "check_status": ("duration", "notification")}
+"""Requests that a question about an aspect (``bot.knowledge.aspects``) is not: "别人能代办
+解绑吗" asks whether, it does not ask to unbind; it goes to ``out_of_scope``, whose action
+says the guide does not state it. The aspects listed stay with the request ("我的审核还要
+多久" is a status check)."""
+
+
+def aspect_question(text: str, ranking: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``ranking`` with ``out_of_scope`` first when a request of ``ASPECT_NOT`` is a
+    question about an aspect the guide does not state, not a request."""
+    kept = ASPECT_NOT.get(ranking[0]["name"])
+    if kept is None or not asks(text) or requests(text):
+        return ranking
+    if not [a for a in asked_aspects(text) if a.id not in kept]:
+        return ranking
+    top = {"name": "out_of_scope", "confidence": ranking[0]["confidence"]}
+    return [top, *(r for r in ranking if r["name"] != "out_of_scope")]
+
+
+def withdrawal(text: str, ranking: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``ranking`` with ``cancel_ticket`` first when a stop names the unbind or the
+    application it gives up ("不想解绑了取消吧"; a bare "取消吧" stays a stop)."""
+    if ranking[0]["name"] != "stop" or not withdraws(text):
+        return ranking
+    top = {"name": "cancel_ticket", "confidence": ranking[0]["confidence"]}
+    return [top, *(r for r in ranking if r["name"] != "cancel_ticket")]
+
+
+def asks_else(intent: str) -> bool:
+    """Whether a part of a run-on message with this intent may be a question of its own."""
+    return intent.startswith("faq_") or intent in RUN_ON
