@@ -203,6 +203,9 @@ def _endpoint_session(self: EndpointConfig) -> Any:
             headers=self.headers, auth=auth, json_serialize=action_payload.encode_request,
             timeout=aiohttp.ClientTimeout(total=DEFAULT_REQUEST_TIMEOUT),
             connector=aiohttp.TCPConnector(keepalive_timeout=IDLE_CONNECTION_SECONDS),
+            # Rasa's session per request never carried a cookie to the next request; a
+            # jar would only parse every response's headers for cookies nobody reads.
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         known = _sessions[key] = (loop, session)
     return _OpenSession(known[1])

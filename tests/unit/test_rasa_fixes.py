@@ -87,16 +87,21 @@ def test_a_json_button_payload_is_left_alone_without_logging_an_exception(
 
 
 def test_action_server_calls_share_one_connection_and_keep_their_headers() -> None:
+    """...and, as with Rasa's session per request, no cookie goes from one to the next."""
     from aiohttp import web
     from rasa.utils.endpoints import EndpointConfig
 
     peers: list[tuple[str, int]] = []
     seen_tokens: list[str | None] = []
+    seen_cookies: list[str | None] = []
 
     async def webhook(request: web.Request) -> web.Response:
         peers.append(request.transport.get_extra_info("peername"))
         seen_tokens.append(request.headers.get("X-Token"))
-        return web.json_response({"echo": (await request.json())["n"]})
+        seen_cookies.append(request.headers.get("Cookie"))
+        response = web.json_response({"echo": (await request.json())["n"]})
+        response.set_cookie("session", "abc")
+        return response
 
     async def scenario() -> list[object]:
         app = web.Application()
@@ -106,7 +111,7 @@ def test_action_server_calls_share_one_connection_and_keep_their_headers() -> No
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]
-        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook", headers={"X-Token": "t"})
+        endpoint = EndpointConfig(f"http://localhost:{port}/webhook", headers={"X-Token": "t"})
         try:
             return [await endpoint.request(json={"n": n}) for n in range(3)]
         finally:
@@ -116,6 +121,7 @@ def test_action_server_calls_share_one_connection_and_keep_their_headers() -> No
     assert asyncio.run(scenario()) == [{"echo": 0}, {"echo": 1}, {"echo": 2}]
     assert len(set(peers)) == 1 and len(peers) == 3
     assert seen_tokens == ["t", "t", "t"]
+    assert seen_cookies == [None, None, None]
 
 
 def test_the_graph_runs_to_the_same_results_as_with_dask() -> None:
