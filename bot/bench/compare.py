@@ -104,10 +104,12 @@ def summary(tallies: dict[tuple[str, int], Tally]) -> list[str]:
         reference = tallies[("reference", level)].result
         result = tally.result
         cpu = ", ".join(f"{label} {ms:.1f} ms" for label, ms in tally.cpu_ms_per_turn().items())
+        slowest = ", ".join(f"turn {n} {share:.0%}"
+                            for n, share in result.slowest_turns().items())
         lines.append(
             f"×{level} {name}: p95 {result.p(95):.1f} ms ({result.p(95) / reference.p(95):.2f}×), "
             f"{result.throughput:.1f} turns/s ({result.throughput / reference.throughput:.2f}×), "
-            f"errors {result.errors}; CPU per turn: {cpu}")
+            f"errors {result.errors}; CPU per turn: {cpu}; the top 5%: {slowest}")
     return lines
 
 

@@ -72,6 +72,8 @@ class LoadResult:
     conversations: int = 0
     tickets: int = 0
     throughputs: list[float] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+    """Each latency's turn in its script (0 = the first message)."""
 
     @property
     def turns(self) -> int:
@@ -86,8 +88,16 @@ class LoadResult:
         """Percentile latency in milliseconds."""
         return 1000 * percentile(self.latencies, q)
 
+    def slowest_turns(self, q: float = 95) -> dict[int, float]:
+        """For each turn of the script, its share of the turns at or above the ``q``-th
+        percentile: which turns make the tail."""
+        cut = percentile(self.latencies, q) if self.latencies else 0.0
+        slow = [n for n, s in zip(self.positions, self.latencies, strict=True) if s >= cut]
+        return {n: slow.count(n) / len(slow) for n in sorted(set(slow))}
+
     def merge(self, other: LoadResult) -> None:
         self.latencies += other.latencies
+        self.positions += other.positions
         self.seconds += other.seconds
         self.errors += other.errors
         self.conversations += other.conversations
@@ -116,11 +126,12 @@ async def _merchant(
         n = next(_counter)
         sender = f"bench-{tag}-{n}-{uuid.uuid4().hex[:6]}"
         result.conversations += 1
-        for text in script(n):
+        for position, text in enumerate(script(n)):
             if time.monotonic() >= deadline:
                 return
             seconds, body = await timed_turn(session, url, sender, text)
             result.latencies.append(seconds)
+            result.positions.append(position)
             if on_turn:
                 on_turn()
             if not body:

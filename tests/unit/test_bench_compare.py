@@ -25,8 +25,9 @@ def _tally(bot: str, latencies_ms: list[float], seconds: float, cpu: float) -> T
     tally = Tally(LoadResult(bot, 1))
     half = len(latencies_ms) // 2
     for part in (latencies_ms[:half], latencies_ms[half:]):  # two rounds add up
-        tally.add(LoadResult(bot, 1, [ms / 1000 for ms in part], seconds / 2),
-                  {"rasa": cpu / 2})
+        run = LoadResult(bot, 1, [ms / 1000 for ms in part], seconds / 2,
+                         positions=list(range(len(part))))
+        tally.add(run, {"rasa": cpu / 2})
     return tally
 
 
@@ -37,5 +38,17 @@ def test_the_summary_gives_ratios_to_the_reference_at_the_same_level() -> None:
     }
     after, reference = summary(tallies)
     assert after.startswith("×1 after: p95 10.0 ms (0.25×), 10.0 turns/s (2.00×)")
-    assert after.endswith("CPU per turn: rasa 10.0 ms")  # 0.2 s over 20 turns
+    assert "CPU per turn: rasa 10.0 ms;" in after  # 0.2 s over 20 turns
     assert "(1.00×)" in reference and "rasa 50.0 ms" in reference
+
+
+def test_the_slowest_turns_are_named_by_their_place_in_the_script() -> None:
+    # 40 conversations of 4 turns: turn 3 (the ticket, say) is slow in 30 of them.
+    latencies = [0.010, 0.012, 0.011, 0.030] * 30 + [0.010, 0.012, 0.011, 0.013] * 10
+    result = LoadResult("ours", 1, latencies, 1.0, positions=[0, 1, 2, 3] * 40)
+    assert result.slowest_turns() == {3: 1.0}
+    both = LoadResult("ours", 1, [0.01, 0.05, 0.01, 0.05], 1.0, positions=[0, 1, 0, 2])
+    assert both.slowest_turns(50) == {1: 0.5, 2: 0.5}
+    merged = LoadResult("ours", 1)
+    merged.merge(result)
+    assert merged.positions == result.positions and merged.slowest_turns() == {3: 1.0}
