@@ -6,10 +6,12 @@ import asyncio
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from rasa.shared.core.events import BotUttered, SessionStarted, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.audit import AuditLog
 from bot.stores import RedactingSQLTrackerStore
 from bot.tickets import OpenRequest, TicketService, TicketView
 
@@ -78,3 +80,18 @@ class LiveServer:
     dbs: Databases
 
 
+
+
+async def get(app: Any, path: str, headers: dict[str, str] | None = None) -> Any:
+    """GET ``path`` of the console app in process, as the agent of ``HEADERS`` by default."""
+    _, reply = await app.asgi_client.get(path, headers=HEADERS if headers is None else headers)
+    return reply
+
+
+def audit_rows(dbs: Databases) -> Any:
+    """The audit log's latest rows."""
+    service = TicketService.from_url(dbs.tickets_url)
+    try:
+        return AuditLog(service.engine).recent()
+    finally:
+        service.dispose()

@@ -23,6 +23,7 @@ from console_support import (
     PERSONAL_TOKEN,
     PHONE,
     Databases,
+    get,
 )
 from sanic import Sanic
 from sqlalchemy.exc import OperationalError
@@ -41,10 +42,6 @@ from bot.web.console.auth import (
 
 PERSONAL = {"Authorization": f"Bearer {PERSONAL_TOKEN}"}
 
-
-async def get(app: Sanic, path: str, headers: dict[str, str]):
-    _, reply = await app.asgi_client.get(path, headers=headers)
-    return reply
 
 
 def audit_log(dbs: Databases) -> tuple[AuditLog, TicketService]:

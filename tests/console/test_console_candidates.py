@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from console_support import AGENT, HEADERS, Databases
+from console_support import AGENT, HEADERS, Databases, get
 from sanic import Sanic
 
 from bot.audit import AuditLog
@@ -20,10 +20,6 @@ def store(dbs: Databases) -> Iterator[CandidateStore]:
     yield store
     store.engine.dispose()
 
-
-async def get(app: Sanic, path: str, headers: dict[str, str] | None = None):
-    _, reply = await app.asgi_client.get(path, headers=HEADERS if headers is None else headers)
-    return reply
 
 
 async def label(app: Sanic, body: object):

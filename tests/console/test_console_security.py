@@ -6,7 +6,7 @@ import json
 from urllib.parse import quote
 
 import pytest
-from console_support import HEADERS, MERCHANT, TOKEN, Databases
+from console_support import HEADERS, MERCHANT, TOKEN, Databases, get
 from sanic import Sanic
 from sqlalchemy import func, select
 
@@ -25,10 +25,6 @@ HOSTILE = {
     "rtl": "\u202e解绑\u202c", "zero-width": "\u200b", "100KB": "a" * 100_000,
 }
 
-
-async def get(app: Sanic, path: str, headers: dict[str, str] | None = None):
-    _, reply = await app.asgi_client.get(path, headers=HEADERS if headers is None else headers)
-    return reply
 
 
 def ticket_count(dbs: Databases) -> int:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from console_support import HEADERS, PERSONAL_AGENT, PERSONAL_TOKEN, TOKEN, Databases
+from console_support import HEADERS, PERSONAL_AGENT, PERSONAL_TOKEN, TOKEN, Databases, get
 from sanic import Sanic
 
 from bot.analytics.report import TABLES, cell
@@ -47,10 +47,6 @@ async def stats_app(dbs: Databases) -> AsyncIterator[Sanic]:
     await ctx.close()
     ctx.tickets.dispose()
 
-
-async def get(app: Sanic, path: str, headers: dict[str, str]):
-    _, reply = await app.asgi_client.get(path, headers=headers)
-    return reply
 
 
 async def test_only_admins_see_the_statistics(stats_app: Sanic, dbs: Databases) -> None:
