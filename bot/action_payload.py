@@ -14,7 +14,10 @@ the end of the history:
 
 So the events sent are those from the ``USER_TURNS``-th latest user message on, preceded
 by, for each slot, its latest ``slot`` event before that point (in their original order).
-Every reader above finds the same event in that list as in the whole history
+Each event is sent with the fields the actions read (``for_actions``): a user message
+without the NLU's full ranking, tokens and clauses (the latest message, with all of them,
+is sent apart as ``latest_message``), a bot message without its buttons and payloads.
+Every reader above finds the same in that list as in the whole history
 (tests/unit/test_action_payload.py). Slots, the latest message, the active loop and the
 rest of the tracker state are sent as Rasa sends them.
 
@@ -63,8 +66,26 @@ def _action_call_format(self: RemoteAction, tracker: DialogueStateTracker,
                         domain: Any) -> dict[str, Any]:
     """Rasa's request to the action server, with ``events_for_actions`` as the events."""
     result = RASA_ACTION_CALL_FORMAT(self, _NoEvents(tracker), domain)
-    result["tracker"]["events"] = [event.as_dict() for event in events_for_actions(tracker)]
+    result["tracker"]["events"] = [for_actions(event.as_dict())
+                                   for event in events_for_actions(tracker)]
     return result
+
+
+USER_PARSE_DATA = ("intent", "entities", "text")
+"""What of a user message's ``parse_data`` the actions read in ``tracker.events``."""
+BOT_DROPPED = ("data", "metadata")
+
+
+def for_actions(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` (a dictionary of Rasa's) with only the fields actions read: half the
+    request, encoded by Rasa and parsed by the action server on every call."""
+    kind = event.get("event")
+    if kind == "user" and isinstance(event.get("parse_data"), dict):
+        parsed = event["parse_data"]
+        return {**event, "parse_data": {k: parsed[k] for k in USER_PARSE_DATA if k in parsed}}
+    if kind == "bot":
+        return {k: v for k, v in event.items() if k not in BOT_DROPPED}
+    return event
 
 
 class _NoEvents:

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 from rasa.core.actions.action import RemoteAction
-from rasa.shared.core.events import ActionExecuted, SlotSet, UserUttered
+from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from rasa_sdk import Tracker
 
@@ -48,7 +48,9 @@ def _readings(tracker: Tracker) -> tuple:
     users = replies.user_texts(tracker)
     return (
         unbind_form.latest_text(tracker),
-        [u.get("text") for u in users[-2:]],
+        [(u.get("text"), u["parse_data"].get("intent"), u.get("input_channel"))
+         for u in users[-2:]],  # what record_candidate keeps
+        tracker.get_latest_input_channel(),
         topics.low_confidence_streak(tracker.events) >= topics.LOW_CONFIDENCE_STREAK,
         min(topics.low_confidence_streak(tracker.events), topics.LOW_CONFIDENCE_STREAK),
         {slot: unbind_form.value_before_this_turn(tracker, slot) for slot in SLOTS},
@@ -83,13 +85,32 @@ def test_actions_read_the_same_from_the_trimmed_events_as_from_all() -> None:
     assert len(ours["tracker"]["events"]) < len(theirs["tracker"]["events"]) / 10
 
 
+def test_events_are_sent_with_the_fields_actions_read() -> None:
+    ranking = [{"name": "faq_materials", "confidence": 0.9}, {"name": "greet", "confidence": 0.1}]
+    user = UserUttered("要带啥", {"name": "faq_materials", "confidence": 0.9}, [],
+                       {"intent_ranking": ranking, "text_tokens": [[0, 3]]},
+                       input_channel="rest", message_id="m")
+    bot = BotUttered("带身份证", {"buttons": [{"title": "下一步", "payload": "/x"}]},
+                     {"utter_action": "utter_x"})
+    slot = SlotSet("merchant_id", "86")
+    sent_user, sent_bot, sent_slot = (action_payload.for_actions(e.as_dict())
+                                      for e in (user, bot, slot))
+    assert sent_user["parse_data"] == {
+        "intent": {"name": "faq_materials", "confidence": 0.9}, "entities": [], "text": "要带啥"}
+    assert {k: v for k, v in sent_user.items() if k != "parse_data"} == {
+        k: v for k, v in user.as_dict().items() if k != "parse_data"}
+    assert sent_bot == {k: v for k, v in bot.as_dict().items() if k not in ("data", "metadata")}
+    assert sent_slot == slot.as_dict()
+
+
 def test_a_short_conversation_is_sent_whole() -> None:
     tracker = DialogueStateTracker("m2", domain().slots)
     for event in conversation()[:12]:
         tracker.update(event)
     state = tracker.current_state(EventVerbosity.ALL)
     payload = RemoteAction("action_x", None)._action_call_format(tracker, domain())
-    assert payload["tracker"]["events"] == state["events"]
+    assert payload["tracker"]["events"] == [action_payload.for_actions(e)
+                                            for e in state["events"]]
 
 
 def test_the_window_covers_what_the_actions_read() -> None:
