@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 import requests
+from chat_page_support import BOT, USER, open_chat, say, session_id, settled
 from playwright.sync_api import Page, expect
-from test_chat_page import BOT, USER, open_chat, say, session_id, settled
 
 from bot.tickets import OpenRequest, TicketService
 from tests.handoff.handoff_support import Console, wait_for

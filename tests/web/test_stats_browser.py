@@ -13,8 +13,8 @@ import sqlite3
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from chat_page_support import BOT, open_chat, say, session_id
 from playwright.sync_api import Page, expect
-from test_chat_page import BOT, open_chat, say, session_id
 
 from bot.paths import ROOT, VAR
 
