@@ -70,7 +70,14 @@ from rasa.shared.core.events import Event
 from rasa.shared.utils.common import all_subclasses
 from rasa.utils.endpoints import DEFAULT_REQUEST_TIMEOUT, EndpointConfig
 
-from bot import action_payload, rule_window, tracker_copy, tracker_history, turn_overhead
+from bot import (
+    action_payload,
+    http_coalesce,
+    rule_window,
+    tracker_copy,
+    tracker_history,
+    turn_overhead,
+)
 
 _installed = False
 
@@ -273,6 +280,7 @@ def install() -> None:
     EndpointConfig.session = _endpoint_session  # type: ignore[method-assign]
     atexit.register(_close_sessions)
     DaskGraphRunner.run = _run_graph  # type: ignore[method-assign]
+    http_coalesce.install()
     tracker_history.install()
     rule_window.install()
     action_payload.install()
