@@ -22,7 +22,7 @@ from bot.knowledge.aspects import Aspect, asked_aspects, unstated_aspects
 from bot.knowledge.grounding import Grounding, ground
 from bot.knowledge.step_ordinal import ordinal_step
 from bot.knowledge.topics import Topic, follow_up_buttons, load_topics, topic_for_intent
-from bot.nlu.clauses import asks, asks_after, asks_next
+from bot.nlu.clauses import asks, asks_after, asks_next, plans_later
 from bot.settings import Contacts
 
 SUGGESTIONS = 3
@@ -34,6 +34,8 @@ OFFERED_INTENTS = {  # a second question that is no guide topic is offered as a 
     "check_status": "查询解绑进度",
     "cancel_ticket": "取消解绑工单",
     "human_handoff": "转人工",
+    "notices_on": "有进展时通知我",
+    "notices_off": "不再接收进度通知",
 }
 MAYBE_QUESTION = 0.5
 """A second clause ranked this sure (but not sure enough to answer) is offered as a button."""
@@ -152,6 +154,17 @@ def second_question_button(name: str) -> dict[str, str]:
     return {"title": OFFERED_INTENTS[name], "payload": f"/{name}"}
 
 
+def request_asked_first(tracker: Tracker, topic: Topic) -> bool:
+    """Whether the message asks to unbind before it asks about ``topic`` ("我要解绑 需要什么
+    材料"): the request is acknowledged first, in the order asked; not a plan for later
+    ("想下周去办解绑 这几天能先准备点啥": what is asked now is the question)."""
+    asked = questions(tracker)
+    request = " ".join(str(c.get("text") or "") for c in tracker.latest_message.get("clauses") or ()
+                       if (c.get("intent") or {}).get("name") == "request_unbind")
+    return ("request_unbind" in asked and topic.intent in asked and not plans_later(request)
+            and asked.index("request_unbind") < asked.index(topic.intent))
+
+
 def second_was_asked_first(tracker: Tracker, topic: Topic, second: Topic) -> bool:
     """True when the clauses ask ``second`` before ``topic`` (answer in the order asked)."""
     asked = questions(tracker)
@@ -175,6 +188,12 @@ def answer_also_asked(
         unstated = unstated_aspects(rest, topic)
         if unstated:  # "取消申请，还有押金怎么退": the refund the guide does not state
             utter_unstated_too(dispatcher, unstated)
+        return
+    # "帮我查下进度 有变化的话通知我": another request of the same message, offered
+    other = [q for q in questions(tracker) if q not in answered and q in OFFERED_INTENTS
+             and q != "request_unbind"]
+    if other:
+        dispatcher.utter_message(text="您还提到：", buttons=[second_question_button(other[0])])
         return
     maybe = [q for q in questions(tracker, confident=False)
              if q not in answered and topic_for_intent(q)]
@@ -288,6 +307,9 @@ class ActionAnswerTopic(Action):
         if second_topic is not None and second_was_asked_first(tracker, topic, second_topic):
             topic, second_topic = second_topic, topic
         quiet = in_form or start_form  # the form asks its question next
+        if start_form and request_asked_first(tracker, topic):  # "我要解绑 要什么资料"
+            dispatcher.utter_message(text="您说要办理解绑，先回答您的问题，然后开始登记。",
+                                     answers=["request_unbind"])
         unstated = unstated_aspects(topic_text(tracker, topic), topic)
         if unstated:  # "解绑收费吗" → the process topic says nothing about cost
             utter_unstated(dispatcher, topic, unstated, extra=offer,
@@ -312,8 +334,9 @@ class ActionAnswerTopic(Action):
         if confidence_of(tracker, intent or "") < LOW_CONFIDENCE:
             record_candidate(tracker, "low_confidence")
         if start_form:
-            dispatcher.utter_message(text="您说要办理解绑，我们现在就开始登记。",
-                                     answers=["request_unbind"])
+            dispatcher.utter_message(
+                text="现在开始登记解绑申请。" if request_asked_first(tracker, topic)
+                else "您说要办理解绑，我们现在就开始登记。", answers=["request_unbind"])
             return [FollowupAction("unbind_form")]
         return []
 

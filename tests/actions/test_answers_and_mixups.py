@@ -166,8 +166,8 @@ async def test_a_second_question_that_is_no_topic_is_offered_as_a_button() -> No
 
 
 async def test_a_question_and_a_request_to_unbind_answer_then_start_the_form() -> None:
-    tr = with_clauses(tracker("我要解绑，要带什么资料", "faq_materials", active_loop=None),
-                      ("我要解绑", "request_unbind", 0.95), ("要带什么资料", "faq_materials", 0.9))
+    tr = with_clauses(tracker("要带什么资料，我要解绑", "faq_materials", active_loop=None),
+                      ("要带什么资料", "faq_materials", 0.9), ("我要解绑", "request_unbind", 0.95))
     dispatcher = CollectingDispatcher()
     events = await ActionAnswerTopic().run(dispatcher, tr, DOMAIN)
     said = answers(dispatcher)
@@ -176,6 +176,18 @@ async def test_a_question_and_a_request_to_unbind_answer_then_start_the_form() -
     assert events == [{"event": "followup", "timestamp": None, "name": "unbind_form"}]
     buttons = [b for m in dispatcher.messages for b in m.get("buttons") or []]
     assert not buttons  # the form asks for the merchant number next
+
+
+async def test_a_request_to_unbind_asked_first_is_acknowledged_first() -> None:
+    """"我要解绑，要带什么资料": in the order asked, the request, the answer, the form."""
+    tr = with_clauses(tracker("我要解绑，要带什么资料", "faq_materials", active_loop=None),
+                      ("我要解绑", "request_unbind", 0.95), ("要带什么资料", "faq_materials", 0.9))
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerTopic().run(dispatcher, tr, DOMAIN)
+    said = answers(dispatcher)
+    assert said[0] == ["request_unbind"] and ["faq_materials"] in said
+    assert said[-1] == ["request_unbind"] and "营业执照副本" in texts(dispatcher)
+    assert events == [{"event": "followup", "timestamp": None, "name": "unbind_form"}]
 
 
 async def test_a_less_sure_request_to_unbind_is_only_offered() -> None:
