@@ -26,6 +26,8 @@ from bot.nlu.clauses import asks, asks_after, asks_next, plans_later
 from bot.settings import Contacts
 
 SUGGESTIONS = 3
+AFTER_LAST_STEP = "followup"
+"""The topic of what to do once the last of the eight steps is done."""
 HANDOFF_BUTTON = {"title": "转人工", "payload": "/human_handoff"}
 LOW_CONFIDENCE = 0.5
 """A topic answered below this NLU confidence is kept as a candidate for review."""
@@ -183,7 +185,13 @@ def answer_also_asked(
     if asked:
         topic = topic_for_intent(asked[0])
         assert topic is not None
-        dispatcher.utter_message(text=f"您还问到“{topic.title}”：", answers=[topic.intent])
+        # "…顺便问下正式解绑之后要干嘛": asked second, after the last step is the follow-up
+        following = step_after(tracker, topic, past_last=True)
+        if following is not None:
+            utter_step_after(dispatcher, topic, following)
+            topic = following
+        else:
+            dispatcher.utter_message(text=f"您还问到“{topic.title}”：", answers=[topic.intent])
         utter_topic(dispatcher, topic.id, buttons=False)
         unstated = unstated_aspects(rest, topic)
         if unstated:  # "取消申请，还有押金怎么退": the refund the guide does not state
@@ -213,10 +221,19 @@ def next_step_asked(tracker: Tracker, topic: Topic) -> Topic | None:
     button, since the step asked about is answered first."""
     if topic.step is None or not asks_after(other_clauses_text(tracker, [topic.intent])):
         return None
-    return next((t for t in load_topics().values() if t.step == topic.step + 1), None)
+    return following_step(topic)
 
 
-def step_after(tracker: Tracker, topic: Topic) -> Topic | None:
+def following_step(topic: Topic, past_last: bool = False) -> Topic | None:
+    """What follows ``topic``, one of the eight steps: the next step, or (``past_last``)
+    after the last one what the guide says to follow up once unbound."""
+    assert topic.step is not None
+    topics = load_topics()
+    after = next((t for t in topics.values() if t.step == topic.step + 1), None)
+    return after if after is not None or not past_last else topics.get(AFTER_LAST_STEP)
+
+
+def step_after(tracker: Tracker, topic: Topic, past_last: bool = False) -> Topic | None:
     """The step after ``topic`` when ``topic`` is one of the eight steps, it is done, and the
     merchant asks what comes next in what they asked about it ("测试做完了 还剩哪一步",
     "冻结之后下一步是什么"), or in a clause after it that asks no question of its own
@@ -227,16 +244,16 @@ def step_after(tracker: Tracker, topic: Topic) -> Topic | None:
     asked = " ".join([topic_text(tracker, topic), *unsure])
     if topic.step is None or not asks_next(asked):
         return None
-    return next((t for t in load_topics().values() if t.step == topic.step + 1), None)
+    return following_step(topic, past_last)
 
 
 def utter_step_after(dispatcher: CollectingDispatcher, done: Topic, following: Topic) -> None:
     """Where the step asked from sits in the process and which step follows it; the
     following step's answer comes next."""
-    dispatcher.utter_message(
-        text=f"在解绑的八个步骤里，“{done.title}”之后是“{following.title}”：",
-        answers=[following.intent, "faq_process"],
-    )
+    text = (f"在解绑的八个步骤里，“{done.title}”之后是“{following.title}”："
+            if following.step is not None
+            else f"“{done.title}”是解绑的最后一步，之后是“{following.title}”：")
+    dispatcher.utter_message(text=text, answers=[following.intent, "faq_process"])
 
 
 def runner_up_of_repeat(tracker: Tracker, topic: Topic) -> Topic | None:

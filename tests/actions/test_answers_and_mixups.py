@@ -17,6 +17,7 @@ from actions.topics import (
     ActionAskWhatFor,
     ActionNotHelpful,
     ActionSuggestTopics,
+    answer_also_asked,
 )
 from actions.unbind_form import ValidateUnbindForm
 from bot.knowledge.guide import guide_text
@@ -122,6 +123,20 @@ async def test_what_comes_once_a_step_is_done_is_the_next_step() -> None:
     assert said[0] == ["faq_step_testing"]
     said, _, _ = await ask("正式解绑弄完了然后干嘛", "faq_step_final")
     assert said[0] == ["faq_step_final"]
+
+
+def test_what_comes_after_the_last_step_asked_second_is_the_follow_up() -> None:
+    """"我的工单到哪了？顺便问下正式解绑之后要干嘛": after the status, what follows the last
+    step is what the guide says to follow up; the last step asked about itself stays."""
+    def also(second: str) -> list[list[str]]:
+        tr = with_clauses(tracker(f"我的工单到哪了？{second}", "check_status", active_loop=None),
+                          ("我的工单到哪了", "check_status", 0.95), (second, "faq_step_final", 0.9))
+        dispatcher = CollectingDispatcher()
+        answer_also_asked(dispatcher, tr, {"check_status"})
+        return answers(dispatcher)
+
+    assert also("顺便问下正式解绑之后要干嘛")[0] == ["faq_followup", "faq_process"]
+    assert also("正式解绑是哪一步")[0] == ["faq_step_final"]
 
 
 async def test_a_step_done_then_an_unsure_clause_asking_what_is_left_is_the_next_step() -> None:
