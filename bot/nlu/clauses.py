@@ -158,9 +158,15 @@ def inner_cuts(text: str, bounds: list[int]) -> list[int]:
     return [
         cut for cut in bounds
         if 0 < cut < len(text)
+        and not _MIXED_WORD.match(text, cut - 1)
         and min(_content(text[:cut]), _content(text[cut:])) >= MIN_SIDE_CHARS
         and asks(text[:cut]) and asks(text[cut:])
     ]
+
+
+_MIXED_WORD = re.compile(r"[a-z0-9][\u4e00-\u9fff]|[\u4e00-\u9fff][a-z0-9]", re.IGNORECASE)
+"""Latin letters or digits written against a Chinese character make one word ("pos机",
+"app里"): no cut between them."""
 
 
 _LEAD_IN = re.compile(
