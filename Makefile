@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 RASA := $(VENV)/bin/rasa
 MODEL := models/bot.tar.gz
 TRAINING_DATA := data/nlu data/rules
-TRAINING_INPUTS := config.yml domain.yml data/dialect.yml data/homophones.yml $(shell find $(TRAINING_DATA) data/dictionaries \
+TRAINING_INPUTS := config.yml domain.yml data/dialect.yml data/homophones.yml data/impatience.yml $(shell find $(TRAINING_DATA) data/dictionaries \
                      data/entities -type f 2>/dev/null) $(wildcard bot/nlu/*.py)
 
 export PYTHONPATH := $(CURDIR)

@@ -171,4 +171,5 @@ class ActionSetNotices(Action):
             return []
         dispatcher.utter_message(text=notice_text("turned_on" if enabled else "turned_off"),
                                  answers=[intent])
+        answer_also_asked(dispatcher, tracker, {intent})  # "关了通知吧 对了我的进度怎么样"
         return []

@@ -22,10 +22,12 @@ from bot.knowledge.aspects import Aspect, asked_aspects, unstated_aspects
 from bot.knowledge.grounding import Grounding, ground
 from bot.knowledge.step_ordinal import ordinal_step
 from bot.knowledge.topics import Topic, follow_up_buttons, load_topics, topic_for_intent
-from bot.nlu.clauses import asks, asks_after, asks_next
+from bot.nlu.clauses import asks, asks_after, asks_next, plans_later
 from bot.settings import Contacts
 
 SUGGESTIONS = 3
+AFTER_LAST_STEP = "followup"
+"""The topic of what to do once the last of the eight steps is done."""
 HANDOFF_BUTTON = {"title": "转人工", "payload": "/human_handoff"}
 LOW_CONFIDENCE = 0.5
 """A topic answered below this NLU confidence is kept as a candidate for review."""
@@ -34,6 +36,8 @@ OFFERED_INTENTS = {  # a second question that is no guide topic is offered as a 
     "check_status": "查询解绑进度",
     "cancel_ticket": "取消解绑工单",
     "human_handoff": "转人工",
+    "notices_on": "有进展时通知我",
+    "notices_off": "不再接收进度通知",
 }
 MAYBE_QUESTION = 0.5
 """A second clause ranked this sure (but not sure enough to answer) is offered as a button."""
@@ -152,6 +156,17 @@ def second_question_button(name: str) -> dict[str, str]:
     return {"title": OFFERED_INTENTS[name], "payload": f"/{name}"}
 
 
+def request_asked_first(tracker: Tracker, topic: Topic) -> bool:
+    """Whether the message asks to unbind before it asks about ``topic`` ("我要解绑 需要什么
+    材料"): the request is acknowledged first, in the order asked; not a plan for later
+    ("想下周去办解绑 这几天能先准备点啥": what is asked now is the question)."""
+    asked = questions(tracker)
+    request = " ".join(str(c.get("text") or "") for c in tracker.latest_message.get("clauses") or ()
+                       if (c.get("intent") or {}).get("name") == "request_unbind")
+    return ("request_unbind" in asked and topic.intent in asked and not plans_later(request)
+            and asked.index("request_unbind") < asked.index(topic.intent))
+
+
 def second_was_asked_first(tracker: Tracker, topic: Topic, second: Topic) -> bool:
     """True when the clauses ask ``second`` before ``topic`` (answer in the order asked)."""
     asked = questions(tracker)
@@ -170,11 +185,23 @@ def answer_also_asked(
     if asked:
         topic = topic_for_intent(asked[0])
         assert topic is not None
-        dispatcher.utter_message(text=f"您还问到“{topic.title}”：", answers=[topic.intent])
+        # "…顺便问下正式解绑之后要干嘛": asked second, after the last step is the follow-up
+        following = step_after(tracker, topic, past_last=True)
+        if following is not None:
+            utter_step_after(dispatcher, topic, following)
+            topic = following
+        else:
+            dispatcher.utter_message(text=f"您还问到“{topic.title}”：", answers=[topic.intent])
         utter_topic(dispatcher, topic.id, buttons=False)
         unstated = unstated_aspects(rest, topic)
         if unstated:  # "取消申请，还有押金怎么退": the refund the guide does not state
             utter_unstated_too(dispatcher, unstated)
+        return
+    # "帮我查下进度 有变化的话通知我": another request of the same message, offered
+    other = [q for q in questions(tracker) if q not in answered and q in OFFERED_INTENTS
+             and q != "request_unbind"]
+    if other:
+        dispatcher.utter_message(text="您还提到：", buttons=[second_question_button(other[0])])
         return
     maybe = [q for q in questions(tracker, confident=False)
              if q not in answered and topic_for_intent(q)]
@@ -194,10 +221,19 @@ def next_step_asked(tracker: Tracker, topic: Topic) -> Topic | None:
     button, since the step asked about is answered first."""
     if topic.step is None or not asks_after(other_clauses_text(tracker, [topic.intent])):
         return None
-    return next((t for t in load_topics().values() if t.step == topic.step + 1), None)
+    return following_step(topic)
 
 
-def step_after(tracker: Tracker, topic: Topic) -> Topic | None:
+def following_step(topic: Topic, past_last: bool = False) -> Topic | None:
+    """What follows ``topic``, one of the eight steps: the next step, or (``past_last``)
+    after the last one what the guide says to follow up once unbound."""
+    assert topic.step is not None
+    topics = load_topics()
+    after = next((t for t in topics.values() if t.step == topic.step + 1), None)
+    return after if after is not None or not past_last else topics.get(AFTER_LAST_STEP)
+
+
+def step_after(tracker: Tracker, topic: Topic, past_last: bool = False) -> Topic | None:
     """The step after ``topic`` when ``topic`` is one of the eight steps, it is done, and the
     merchant asks what comes next in what they asked about it ("测试做完了 还剩哪一步",
     "冻结之后下一步是什么"), or in a clause after it that asks no question of its own
@@ -208,16 +244,16 @@ def step_after(tracker: Tracker, topic: Topic) -> Topic | None:
     asked = " ".join([topic_text(tracker, topic), *unsure])
     if topic.step is None or not asks_next(asked):
         return None
-    return next((t for t in load_topics().values() if t.step == topic.step + 1), None)
+    return following_step(topic, past_last)
 
 
 def utter_step_after(dispatcher: CollectingDispatcher, done: Topic, following: Topic) -> None:
     """Where the step asked from sits in the process and which step follows it; the
     following step's answer comes next."""
-    dispatcher.utter_message(
-        text=f"在解绑的八个步骤里，“{done.title}”之后是“{following.title}”：",
-        answers=[following.intent, "faq_process"],
-    )
+    text = (f"在解绑的八个步骤里，“{done.title}”之后是“{following.title}”："
+            if following.step is not None
+            else f"“{done.title}”是解绑的最后一步，之后是“{following.title}”：")
+    dispatcher.utter_message(text=text, answers=[following.intent, "faq_process"])
 
 
 def runner_up_of_repeat(tracker: Tracker, topic: Topic) -> Topic | None:
@@ -288,6 +324,9 @@ class ActionAnswerTopic(Action):
         if second_topic is not None and second_was_asked_first(tracker, topic, second_topic):
             topic, second_topic = second_topic, topic
         quiet = in_form or start_form  # the form asks its question next
+        if start_form and request_asked_first(tracker, topic):  # "我要解绑 要什么资料"
+            dispatcher.utter_message(text="您说要办理解绑，先回答您的问题，然后开始登记。",
+                                     answers=["request_unbind"])
         unstated = unstated_aspects(topic_text(tracker, topic), topic)
         if unstated:  # "解绑收费吗" → the process topic says nothing about cost
             utter_unstated(dispatcher, topic, unstated, extra=offer,
@@ -312,8 +351,9 @@ class ActionAnswerTopic(Action):
         if confidence_of(tracker, intent or "") < LOW_CONFIDENCE:
             record_candidate(tracker, "low_confidence")
         if start_form:
-            dispatcher.utter_message(text="您说要办理解绑，我们现在就开始登记。",
-                                     answers=["request_unbind"])
+            dispatcher.utter_message(
+                text="现在开始登记解绑申请。" if request_asked_first(tracker, topic)
+                else "您说要办理解绑，我们现在就开始登记。", answers=["request_unbind"])
             return [FollowupAction("unbind_form")]
         return []
 

@@ -136,6 +136,16 @@ def next_after_done(text: str) -> list[tuple[int, int]] | None:
     return [_strip(text, 0, match.start()), _strip(text, match.start(), len(text))]
 
 
+_LATER = re.compile(r"下周|下个?星期|下个?礼拜|下个?月|明天|后天|过几天|过两天|改天|回头|到时候|"
+                    r"月底|年底|以后再")
+"""Words that put what is said later than now ("想下周去办解绑")."""
+
+
+def plans_later(piece: str) -> bool:
+    """Whether ``piece`` speaks of a later time ("想下周去办解绑": a plan, not a request now)."""
+    return _LATER.search(piece) is not None
+
+
 def confirms(piece: str) -> bool:
     """Whether ``piece`` ends in a confirmation tag ("要先检查机器是吧")."""
     return _CONFIRMS.search(piece.strip()) is not None
@@ -148,9 +158,15 @@ def inner_cuts(text: str, bounds: list[int]) -> list[int]:
     return [
         cut for cut in bounds
         if 0 < cut < len(text)
+        and not _MIXED_WORD.match(text, cut - 1)
         and min(_content(text[:cut]), _content(text[cut:])) >= MIN_SIDE_CHARS
         and asks(text[:cut]) and asks(text[cut:])
     ]
+
+
+_MIXED_WORD = re.compile(r"[a-z0-9][\u4e00-\u9fff]|[\u4e00-\u9fff][a-z0-9]", re.IGNORECASE)
+"""Latin letters or digits written against a Chinese character make one word ("pos机",
+"app里"): no cut between them."""
 
 
 _LEAD_IN = re.compile(

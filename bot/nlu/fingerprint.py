@@ -18,8 +18,8 @@ from pathlib import Path
 
 from bot.paths import ROOT
 
-INPUTS = ("bot/nlu", "data/dialect.yml", "data/homophones.yml", "data/dictionaries",
-          "data/entities")
+INPUTS = ("bot/nlu", "data/dialect.yml", "data/homophones.yml", "data/impatience.yml",
+          "data/dictionaries", "data/entities")
 """Files and folders (searched recursively) whose contents the digest covers."""
 
 

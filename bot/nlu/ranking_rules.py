@@ -3,7 +3,7 @@
 The classifier (``bot.nlu.tfidf_classifier``) ranks a message by its words; these rules
 correct a ranking where the wording settles the question: a request that is really a
 question about something the guide does not state, a stop that names the unbind it
-gives up, statements confirmed before a question.
+gives up, statements confirmed before a question, bare urging.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.knowledge.aspects import asked_aspects
 from bot.nlu.clauses import asks, confirms, requests, withdraws
+from bot.nlu.impatience import urges
 
 RUN_ON = frozenset(("request_unbind", "check_status", "human_handoff"))
 """Besides guide questions, what a second question run on without a break may ask."""
@@ -65,3 +66,36 @@ def withdrawal(text: str, ranking: list[dict[str, Any]]) -> list[dict[str, Any]]
 def asks_else(intent: str) -> bool:
     """Whether a part of a run-on message with this intent may be a question of its own."""
     return intent.startswith("faq_") or intent in RUN_ON
+
+
+URGED = "check_status"
+"""What a message of nothing but impatience and urging ("快点快点", "催一下 急死了") asks
+after: the merchant's own application."""
+
+
+def urged(text: str, ranking: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``ranking`` with ``check_status`` first when ``text`` only urges and complains
+    (``bot.nlu.impatience.urges``): nothing else is named, so it is the application the
+    merchant waits for."""
+    if ranking[0]["name"] == URGED or not urges(text):
+        return ranking
+    top = {"name": URGED, "confidence": ranking[0]["confidence"]}
+    return [top, *(r for r in ranking if r["name"] != URGED)]
+
+
+IN_ORDER = frozenset(("check_status", "cancel_ticket", "human_handoff", "notices_on",
+                      "notices_off"))
+"""Requests served in the order asked: a request or guide question asked first leads a
+message whose whole reads as one of these asked after it ("关了通知吧 对了我的进度怎么样",
+"审核啥时候出结果 另外帮我看看我的单子"); the first one's action offers the second."""
+
+
+def asked_first(top: str, clauses: list[dict[str, Any]]) -> bool:
+    """Whether the first clause asks a request of ``IN_ORDER`` or a guide question (in so
+    many words: "这个终端管理我整不明白 找个人帮我弄" states a difficulty, the hand-off is
+    what it asks) while the whole message (``top``) reads as a request of ``IN_ORDER`` a
+    later clause asks."""
+    first = clauses[0]["intent"]["name"]
+    later = [c["intent"]["name"] for c in clauses[1:] if c["question"]]
+    return (clauses[0]["question"] and first != top and top in IN_ORDER and top in later
+            and (first in IN_ORDER or (first.startswith("faq_") and asks(clauses[0]["text"]))))

@@ -58,24 +58,29 @@ from bot.nlu.clauses import (
     topic_start,
     without_joiner,
 )
+from bot.nlu.impatience import filler
 from bot.nlu.pinyin import to_pinyin
 from bot.nlu.probabilities import probabilities as class_probabilities
 from bot.nlu.ranking_rules import (
+    asked_first,
     asks_else,
     aspect_question,
     confirmed,
     guide_or_beyond,
+    urged,
     withdrawal,
 )
 from bot.nlu.tfidf_features import tfidf
 
 CLAUSES = "clauses"
 NOT_QUESTIONS = frozenset((
-    "greet", "thank", "goodbye", "affirm", "deny", "inform", "nlu_fallback",
+    "greet", "thank", "goodbye", "affirm", "deny", "inform", "nlu_fallback", "not_helpful",
 ))
-"""Intents that never lead a message of several clauses: they ask nothing."""
-POLITE = frozenset(("greet", "thank"))
-"""A greeting or thanks before a question ("谢谢，另外审核要几天") gives way to it."""
+"""Intents that never lead a message of several clauses: they ask nothing (a complaint
+about the last answer is followed by what the merchant asks instead)."""
+POLITE = frozenset(("greet", "thank", "not_helpful"))
+"""A greeting, thanks or complaint before a question ("谢谢，另外审核要几天", "问了半天都没用
+给我转人工") gives way to it."""
 MIN_QUESTION_CHARS = 3
 """A shorter clause ("后面", "好吗") is part of its neighbour's question, not one of its own."""
 NAMED_BY = {"stop": "cancel_ticket"}
@@ -188,7 +193,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             self._rank([m for m, _ in missing], [k for _, k in missing])
         for message, key in zip(texts, keys, strict=True):
             self._cache.move_to_end(key)
-            ranking = [dict(r) for r in self._cache[key]]
+            ranking = self._without_filler(message) or [dict(r) for r in self._cache[key]]
             clauses = self._clauses(message, ranking[0])
             first = self._first_question(ranking[0], clauses)
             if first is not None:
@@ -201,6 +206,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                 ranking = [top, *(r for r in ranking if r["name"] != top["name"])]
             ranking = aspect_question(message.get(TEXT), ranking)
             ranking = withdrawal(message.get(TEXT), ranking)
+            ranking = urged(message.get(TEXT), ranking)
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
             if clauses:
@@ -226,6 +232,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         for key, (start, end) in zip(keys, spans, strict=True):
             intent = withdrawal(key[0], [dict(r) for r in self._cache[key]])[0]
             question = (intent["name"] not in NOT_QUESTIONS
+                        and not filler(key[0])
                         and intent["confidence"] >= self.config["clause_confidence"]
                         and sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS
                         and not (intent["name"].startswith("faq_")
@@ -234,6 +241,23 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             clauses.append({"text": key[0], "start": start, "end": end, "intent": intent,
                             "question": question, "runner_up": runner_up[0] if runner_up else None})
         return confirmed(self._referred_steps(clauses, keys))
+
+    def _without_filler(self, message: Message) -> list[dict[str, Any]] | None:
+        """The ranking of the message without its clauses of impatience alone ("急死了 资料要
+        哪些" → "资料要哪些", ``bot.nlu.impatience``), when it has such clauses and others;
+        None otherwise."""
+        text = message.get(TEXT) or ""
+        spans = split_clauses(text)
+        kept = [(start, end) for start, end in spans if not filler(text[start:end])]
+        if not kept or len(kept) == len(spans):
+            return None
+        tokens = [t for t in message.get(TOKENS_NAMES[TEXT]) or [] if t.text.strip()]
+        key = (" ".join(text[start:end] for start, end in kept),
+               " ".join(t.text.lower() for t in tokens
+                        if any(t.start >= start and t.end <= end for start, end in kept)))
+        if key not in self._cache:
+            self._rank([Message(data={TEXT: key[0]})], [key], [key[1]])
+        return [dict(r) for r in self._cache[key]]
 
     def _referred_steps(
         self, clauses: list[dict[str, Any]], keys: list[tuple[str, str]]
@@ -338,6 +362,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         if first is None and top["name"] == "request_unbind":
             # "我要解绑，要带什么资料": the question leads; its answer starts the form.
             first = next((q for q in questions if q["name"].startswith("faq_")), None)
+        elif first is None and asked_first(top["name"], clauses):
+            first = questions[0]
         elif first is None:
             if not ((top["name"] in POLITE and clauses[0]["intent"]["name"] == top["name"])
                     or top["confidence"] < self.config["clause_confidence"]

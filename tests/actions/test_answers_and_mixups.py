@@ -17,6 +17,7 @@ from actions.topics import (
     ActionAskWhatFor,
     ActionNotHelpful,
     ActionSuggestTopics,
+    answer_also_asked,
 )
 from actions.unbind_form import ValidateUnbindForm
 from bot.knowledge.guide import guide_text
@@ -124,6 +125,20 @@ async def test_what_comes_once_a_step_is_done_is_the_next_step() -> None:
     assert said[0] == ["faq_step_final"]
 
 
+def test_what_comes_after_the_last_step_asked_second_is_the_follow_up() -> None:
+    """"我的工单到哪了？顺便问下正式解绑之后要干嘛": after the status, what follows the last
+    step is what the guide says to follow up; the last step asked about itself stays."""
+    def also(second: str) -> list[list[str]]:
+        tr = with_clauses(tracker(f"我的工单到哪了？{second}", "check_status", active_loop=None),
+                          ("我的工单到哪了", "check_status", 0.95), (second, "faq_step_final", 0.9))
+        dispatcher = CollectingDispatcher()
+        answer_also_asked(dispatcher, tr, {"check_status"})
+        return answers(dispatcher)
+
+    assert also("顺便问下正式解绑之后要干嘛")[0] == ["faq_followup", "faq_process"]
+    assert also("正式解绑是哪一步")[0] == ["faq_step_final"]
+
+
 async def test_a_step_done_then_an_unsure_clause_asking_what_is_left_is_the_next_step() -> None:
     """"新机装好了 剩下的是啥": the second clause asks what is left of the step the first
     names; a second clause that is a question of its own leaves the step as asked."""
@@ -166,8 +181,8 @@ async def test_a_second_question_that_is_no_topic_is_offered_as_a_button() -> No
 
 
 async def test_a_question_and_a_request_to_unbind_answer_then_start_the_form() -> None:
-    tr = with_clauses(tracker("我要解绑，要带什么资料", "faq_materials", active_loop=None),
-                      ("我要解绑", "request_unbind", 0.95), ("要带什么资料", "faq_materials", 0.9))
+    tr = with_clauses(tracker("要带什么资料，我要解绑", "faq_materials", active_loop=None),
+                      ("要带什么资料", "faq_materials", 0.9), ("我要解绑", "request_unbind", 0.95))
     dispatcher = CollectingDispatcher()
     events = await ActionAnswerTopic().run(dispatcher, tr, DOMAIN)
     said = answers(dispatcher)
@@ -176,6 +191,18 @@ async def test_a_question_and_a_request_to_unbind_answer_then_start_the_form() -
     assert events == [{"event": "followup", "timestamp": None, "name": "unbind_form"}]
     buttons = [b for m in dispatcher.messages for b in m.get("buttons") or []]
     assert not buttons  # the form asks for the merchant number next
+
+
+async def test_a_request_to_unbind_asked_first_is_acknowledged_first() -> None:
+    """"我要解绑，要带什么资料": in the order asked, the request, the answer, the form."""
+    tr = with_clauses(tracker("我要解绑，要带什么资料", "faq_materials", active_loop=None),
+                      ("我要解绑", "request_unbind", 0.95), ("要带什么资料", "faq_materials", 0.9))
+    dispatcher = CollectingDispatcher()
+    events = await ActionAnswerTopic().run(dispatcher, tr, DOMAIN)
+    said = answers(dispatcher)
+    assert said[0] == ["request_unbind"] and ["faq_materials"] in said
+    assert said[-1] == ["request_unbind"] and "营业执照副本" in texts(dispatcher)
+    assert events == [{"event": "followup", "timestamp": None, "name": "unbind_form"}]
 
 
 async def test_a_less_sure_request_to_unbind_is_only_offered() -> None:

@@ -166,3 +166,18 @@ async def test_three_turns_not_understood_in_a_row_hand_off():
     after = [*latest.events, {"event": "action", "name": "action_human_handoff"},
              fallback("？")]
     assert low_confidence_streak(after) == 1
+
+
+async def test_a_status_asked_after_the_notices_is_offered(service, monkeypatch):
+    """"关了通知吧 对了我的解绑进度怎么样": notices off first, then the status offered."""
+    use_handoffs(monkeypatch, service)
+    tr = tracker("关了通知吧 对了我的解绑进度怎么样", "notices_off", sender="n4", active_loop=None)
+    tr.latest_message["clauses"] = [
+        {"text": "关了通知吧", "intent": {"name": "notices_off", "confidence": 0.99},
+         "question": True},
+        {"text": "我的解绑进度怎么样", "intent": {"name": "check_status", "confidence": 0.99},
+         "question": True}]
+    dispatcher, _ = await run(ActionSetNotices(), tr)
+    assert dispatcher.messages[0]["answers"] == ["notices_off"]
+    payloads = [b["payload"] for m in dispatcher.messages for b in m.get("buttons") or []]
+    assert payloads == ["/check_status"]

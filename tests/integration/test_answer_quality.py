@@ -58,10 +58,16 @@ def test_merchant_number_given_as_the_reason_is_refused_and_the_form_goes_on(run
     assert "解绑原因：更换设备" in summary and f"商户号：{MERCHANT}" in summary
 
 
-def test_a_question_with_a_request_to_unbind_is_answered_and_the_form_starts(running_bot):
+@pytest.mark.parametrize(("text", "leads"), [
+    ("我要解绑，要带什么资料", "request_unbind"),  # in the order asked
+    ("要带什么资料，我要解绑", "faq_materials"),
+])
+def test_a_question_with_a_request_to_unbind_is_answered_and_the_form_starts(
+    running_bot, text, leads
+):
     chat = Chat(running_bot)
-    reply, first, every = answered(running_bot, chat, "我要解绑，要带什么资料")
-    assert first == {"faq_materials"} and "request_unbind" in every
+    reply, first, every = answered(running_bot, chat, text)
+    assert first == {leads} and {"request_unbind", "faq_materials"} <= every
     assert "营业执照副本" in reply and "商户号" in reply
     assert "原因" in chat.say(MERCHANT)  # the form took the merchant number
 

@@ -74,6 +74,8 @@ def test_run_on_questions_may_be_cut_between_their_question_words() -> None:
     # each side must ask something and be long enough to: no cut inside one question
     assert inner_cuts("审核要多久", [0, 2, 3]) == []
     assert inner_cuts("我要解绑要带什么资料", [0, 2, 4, 5, 6, 8]) == []
+    # nor inside a word of Latin letters and Chinese ("pos机"): 都几天了 | pos | 机上…
+    assert 8 not in inner_cuts("都几天了 pos机上咋操作解绑", [0, 1, 3, 4, 5, 8, 10, 11, 13])
 
 
 @pytest.mark.parametrize(("piece", "expected"), [
