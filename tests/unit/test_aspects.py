@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.knowledge.aspects import asked_aspects, load_aspects, unstated_aspects
+from bot.knowledge.aspects import asked_aspects, declined_aspects, load_aspects, unstated_aspects
 from bot.knowledge.topics import load_topics
 
 TOPICS = load_topics()
@@ -125,3 +125,13 @@ def test_dialect_words_are_read_as_mandarin_before_the_cues() -> None:
     assert ids(asked_aspects("注销要几耐")) == ["duration"]
     assert ids(asked_aspects("新机要几多钱")) == ["cost"]
     assert asked_aspects("账户冻结了还能收钱吗") == []  # taking payments is no cost
+
+
+def test_a_topic_that_only_says_the_guide_gives_no_duration_declines_it() -> None:
+    """The audit answer says 指南没有给出解绑审核的具体时长: it answers "审核要几天" as a
+    question the guide does not answer; the POS application states 3-7个工作日."""
+    assert ids(declined_aspects("审核要几天", TOPICS["audit"])) == ["duration"]
+    assert ids(declined_aspects("冻结要冻多久", TOPICS["step_freeze"])) == ["duration"]
+    assert declined_aspects("新机申请要几个工作日", TOPICS["pos_application"]) == []
+    assert declined_aspects("审核要看哪些东西", TOPICS["audit"]) == []
+    assert declined_aspects("解绑要多久", TOPICS["audit"]) == []  # not about the audit
