@@ -126,7 +126,7 @@ bench-quick: venv train
 	PYTHONWARNINGS=ignore $(PY) -m bot.bench --quick
 
 # (a comma inside $(or …) would split its arguments, hence the variable)
-ANSWER_SETS := hold-out,development,development-b-a,development-b-b,development-c-a,development-c-b,development-d-a,development-d-b,development-e-a,development-e-b,blind,blind-1
+ANSWER_SETS := hold-out,development,development-b-a,development-b-b,development-c-a,development-c-b,development-d-a,development-d-b,development-e-a,development-e-b,development-f-a,development-f-b,development-g-a,development-g-b,blind,blind-1
 
 # Answer quality only (hold-out, development and blind sets through the running bot).
 bench-answers: venv train

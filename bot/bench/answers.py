@@ -1,11 +1,10 @@
 """Answer quality through the running bot: hold-out, development and blind sets.
 
-The second to fifth development sets (``tests/dev/merchant_messages_dev.yml``,
-``merchant_messages_dev_c.yml``, ``merchant_messages_dev_d.yml`` and
-``merchant_messages_dev_e.yml``, each written by someone who had not seen data/nlu) are
-split in two halves by message text: ``development-b-a``/``-c-a``/``-d-a``/``-e-a`` are
-looked at and tuned on; ``development-b-b``/``-c-b``/``-d-b``/``-e-b``, like the blind
-set, are only ever reported as counts.
+The second to seventh development sets (``tests/dev/merchant_messages_dev.yml``,
+``merchant_messages_dev_c.yml`` … ``merchant_messages_dev_g.yml``, each written by someone
+who had not seen data/nlu) are split in two halves by message text:
+``development-b-a`` … ``-g-a`` are looked at and tuned on; ``development-b-b`` … ``-g-b``,
+like the blind set, are only ever reported as counts.
 
 Every message goes through the REST webhook of our running bot (NLU, rules, actions,
 grounded answers) and is scored by what the bot answered (``bot.evaluation``). The
@@ -34,6 +33,8 @@ DEV_B = ROOT / "tests" / "dev" / "merchant_messages_dev.yml"
 DEV_C = ROOT / "tests" / "dev" / "merchant_messages_dev_c.yml"
 DEV_D = ROOT / "tests" / "dev" / "merchant_messages_dev_d.yml"
 DEV_E = ROOT / "tests" / "dev" / "merchant_messages_dev_e.yml"
+DEV_F = ROOT / "tests" / "dev" / "merchant_messages_dev_f.yml"
+DEV_G = ROOT / "tests" / "dev" / "merchant_messages_dev_g.yml"
 SETS = {
     "hold-out": (ROOT / "tests" / "nlu_holdout.yml", ROOT / "tests" / "nlu_holdout_gibberish.yml"),
     "development": (ROOT / "tests" / "nlu_dev.yml",),
@@ -45,17 +46,24 @@ SETS = {
     "development-d-b": (DEV_D,),
     "development-e-a": (DEV_E,),
     "development-e-b": (DEV_E,),
+    "development-f-a": (DEV_F,),
+    "development-f-b": (DEV_F,),
+    "development-g-a": (DEV_G,),
+    "development-g-b": (DEV_G,),
     "blind": (ROOT / "tests" / "blind" / "merchant_messages_2.yml",),
     "blind-1": (ROOT / "tests" / "blind" / "merchant_messages.yml",),
 }
 HALF = {"development-b-a": "a", "development-b-b": "b",
         "development-c-a": "a", "development-c-b": "b",
         "development-d-a": "a", "development-d-b": "b",
-        "development-e-a": "a", "development-e-b": "b"}
+        "development-e-a": "a", "development-e-b": "b",
+        "development-f-a": "a", "development-f-b": "b",
+        "development-g-a": "a", "development-g-b": "b"}
 """Sets that are one half of their file (``bot.evaluation.message_set.split_half``): the
 second to fifth development sets' half a is looked at and tuned on, half b never is."""
 PRIVATE = frozenset({"blind", "blind-1", "development-b-b", "development-c-b",
-                     "development-d-b", "development-e-b"})
+                     "development-d-b", "development-e-b", "development-f-b",
+                     "development-g-b"})
 """Sets whose messages are never shown, nor which labels they miss: only their figures
 and counts per kind."""
 TARGET_SETS = ("hold-out", "blind")

@@ -70,7 +70,8 @@ class Settings:
     answer_sets: tuple[str, ...] = (  # bot.bench.answers
         "hold-out", "development", "development-b-a", "development-b-b",
         "development-c-a", "development-c-b", "development-d-a", "development-d-b",
-        "development-e-a", "development-e-b",
+        "development-e-a", "development-e-b", "development-f-a", "development-f-b",
+        "development-g-a", "development-g-b",
         "blind", "blind-1",
     )
 

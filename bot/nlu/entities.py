@@ -89,6 +89,13 @@ def extract_entities(text: str) -> list[Entity]:
     """Find merchant numbers, serials, phones and ticket numbers in a merchant message."""
     if not isinstance(text, str) or not text.strip():
         return []
+    return list(_entities_of(text))
+
+
+@lru_cache(maxsize=4096)
+def _entities_of(text: str) -> tuple[Entity, ...]:
+    """The entities of a text, remembered for the texts merchants send again (the texts
+    are masked before NLU, ``bot.nlu.secret_guard``; the cache lives only in memory)."""
     doc = get_nlp()(to_halfwidth(text))
     found: list[tuple[str, str, int, int]] = []
     for span in doc.ents:
@@ -96,10 +103,10 @@ def extract_entities(text: str) -> list[Entity]:
             found.extend(_partition(_after_cue(list(span)), span.label_))
         elif span.label_ != IGNORE:
             found.extend(_partition(list(span), None))
-    return [
+    return tuple(
         Entity(label, value, start, end, text[start:end])
         for label, value, start, end in sorted(found, key=lambda e: e[2])
-    ]
+    )
 
 
 def _after_cue(tokens: list[Token]) -> list[Token]:

@@ -81,19 +81,39 @@ def _in_a_word(text: str, start: int, end: int) -> bool:
 
 def corrected(text: str) -> str:
     """``text`` with the domain words of data/homophones.yml typed with a slip read as the
-    words (商护号 → 商户号, 序例号 → 序列号); same length."""
+    words (商护号 → 商户号, 序例号 → 序列号); same length.
+
+    A span can only be a slip of a word if it shares a character with it in the same place,
+    so only the places where one of the word's characters occurs are tried (found with
+    ``str.find``), in order; they are found again after each correction."""
     words, look_alike = _homophones()
     chars = list(text)
     for word in words:
         size = len(word)
-        for start in range(len(chars) - size + 1):
+        start = 0
+        while (start := _next_shared(chars, word, start)) >= 0:
             span = "".join(chars[start:start + size])
-            if (span == word or not any(a == b for a, b in zip(span, word, strict=True))
-                    or not all(_slip(a, b, look_alike) for a, b in zip(span, word, strict=True))
-                    or _in_a_word(text, start, start + size)):
-                continue
-            chars[start:start + size] = word
+            if (span != word
+                    and all(_slip(a, b, look_alike) for a, b in zip(span, word, strict=True))
+                    and not _in_a_word(text, start, start + size)):
+                chars[start:start + size] = word
+            start += 1
     return "".join(chars)
+
+
+def _next_shared(chars: list[str], word: str, start: int) -> int:
+    """The first place from ``start`` where a span of ``word``'s length shares a character
+    with ``word`` in the same position; -1 when there is none."""
+    current = "".join(chars)
+    last = len(current) - len(word)
+    best = -1
+    if last < start:
+        return best
+    for offset, char in enumerate(word):
+        found = current.find(char, start + offset, last + offset + 1)
+        if found >= 0 and (best < 0 or found - offset < best):
+            best = found - offset
+    return best
 
 
 def normalise(text: str, slips: bool = True) -> str:

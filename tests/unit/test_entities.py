@@ -198,3 +198,12 @@ def test_rasa_component_adds_entities(tmp_path: Path) -> None:
             "extractor": "SpacyEntityExtractor",
         },
     ]
+
+
+def test_a_text_sent_again_gets_the_same_entities_in_a_list_of_its_own() -> None:
+    text = "商户号898100012345678，手机13800138000"
+    first = extract_entities(text)
+    first.clear()  # what a caller does with its list stays with it
+    again = extract_entities(text)
+    assert [(e.label, e.value) for e in again] == [
+        ("merchant_id", "898100012345678"), ("phone", "13800138000")]

@@ -144,6 +144,8 @@ DEV_B = ROOT / "tests" / "dev" / "merchant_messages_dev.yml"
 DEV_C = ROOT / "tests" / "dev" / "merchant_messages_dev_c.yml"
 DEV_D = ROOT / "tests" / "dev" / "merchant_messages_dev_d.yml"
 DEV_E = ROOT / "tests" / "dev" / "merchant_messages_dev_e.yml"
+DEV_F = ROOT / "tests" / "dev" / "merchant_messages_dev_f.yml"
+DEV_G = ROOT / "tests" / "dev" / "merchant_messages_dev_g.yml"
 
 
 def test_halves_are_decided_by_the_text_alone() -> None:
@@ -184,7 +186,9 @@ def test_the_bench_never_shows_half_b() -> None:
     assert HALF == {"development-b-a": "a", "development-b-b": "b",
                     "development-c-a": "a", "development-c-b": "b",
                     "development-d-a": "a", "development-d-b": "b",
-                    "development-e-a": "a", "development-e-b": "b"}
+                    "development-e-a": "a", "development-e-b": "b",
+                    "development-f-a": "a", "development-f-b": "b",
+                    "development-g-a": "a", "development-g-b": "b"}
     assert "development-b-b" in PRIVATE and "development-b-a" not in PRIVATE
     assert "development-c-b" in PRIVATE and "development-c-a" not in PRIVATE
     assert SETS["development-b-a"] == SETS["development-b-b"] == (DEV_B,)
@@ -193,6 +197,9 @@ def test_the_bench_never_shows_half_b() -> None:
     assert SETS["development-d-a"] == SETS["development-d-b"] == (DEV_D,)
     assert "development-e-b" in PRIVATE and "development-e-a" not in PRIVATE
     assert SETS["development-e-a"] == SETS["development-e-b"] == (DEV_E,)
+    for letter, path in (("f", DEV_F), ("g", DEV_G)):
+        assert f"development-{letter}-b" in PRIVATE and f"development-{letter}-a" not in PRIVATE
+        assert SETS[f"development-{letter}-a"] == SETS[f"development-{letter}-b"] == (path,)
 
 
 def _weighted_set(path: Path) -> tuple[list[Case], Counter[str]]:
@@ -220,6 +227,27 @@ def test_fifth_development_set_loads_weighted_to_the_hard_kinds() -> None:
     assert kinds["impatient"] >= 30 and kinds["typo_homophone"] >= 30
     unstated = [c for c in cases if c.expect == "out_of_scope" and "not_in_guide" in c.kinds]
     assert all("faq_contact_support" in c.also_ok for c in unstated)
+
+
+def _untrained(cases: list[Case]) -> int:
+    """How many of ``cases`` are, normalised, a training example (a count: half b's
+    messages are never shown)."""
+    trained = nlu_examples()
+    return sum(normalise(case.text) in trained for case in cases)
+
+
+def test_sixth_development_set_loads_weighted_to_two_questions_and_impatience() -> None:
+    cases, kinds = _weighted_set(DEV_F)
+    assert _untrained(cases) == 0
+    assert kinds["two_questions"] >= 60 and kinds["impatient"] >= 40
+    assert kinds["plain"] >= 60 and kinds["not_in_guide"] >= 40
+
+
+def test_seventh_development_set_loads_weighted_to_short_typed_and_unstated() -> None:
+    cases, kinds = _weighted_set(DEV_G)
+    assert _untrained(cases) == 0
+    assert kinds["not_in_guide"] >= 50 and kinds["typo_homophone"] >= 40
+    assert kinds["very_short"] >= 30 and kinds["dialect"] >= 25
 
 
 def test_the_report_shows_half_b_as_counts_only() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from bot.nlu import normaliser
 from bot.nlu.normaliser import mandarin, normalise
 
 
@@ -69,3 +72,31 @@ def test_real_words_that_sound_like_a_domain_word_are_kept(text: str) -> None:
 
 def test_training_examples_keep_their_slips() -> None:
     assert normalise("解帮流程", slips=False) == "解帮流程"
+
+
+def _corrected_by_every_span(text: str) -> str:
+    """The definition ``corrected`` implements, tried at every place (the slow way)."""
+    words, look_alike = normaliser._homophones()
+    chars = list(text)
+    for word in words:
+        for start in range(len(chars) - len(word) + 1):
+            span = "".join(chars[start:start + len(word)])
+            if (span != word and any(a == b for a, b in zip(span, word, strict=True))
+                    and all(normaliser._slip(a, b, look_alike)
+                            for a, b in zip(span, word, strict=True))
+                    and not normaliser._in_a_word(text, start, start + len(word))):
+                chars[start:start + len(word)] = word
+    return "".join(chars)
+
+
+def test_slips_found_from_shared_characters_are_those_of_every_span() -> None:
+    """``corrected`` tries only places that share a character with a word; it finds what
+    trying every place finds, on texts dense with the words' characters and their slips."""
+    words, look_alike = normaliser._homophones()
+    alphabet = "".join(sorted({*"".join(words), *look_alike, *"护好邦梆和例助伤了帮的我是"}))
+    rng = random.Random(7)
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 14)))
+             for _ in range(3000)]
+    changed = [t for t in texts if normaliser.corrected(t) != t]
+    assert len(changed) > 100  # the texts do hold slips
+    assert [t for t in texts if normaliser.corrected(t) != _corrected_by_every_span(t)] == []
