@@ -108,6 +108,12 @@ def test_a_cue_with_a_gap_matches_words_in_between() -> None:
     ("机器丢了还能解绑吗", "lost_device"),
     ("验证码一直收不到", "missing_code"),
     ("密码输错被锁了咋办", "forgotten_password"),
+    ("商户号去哪里看啊", "number_location"),
+    ("机身序列号在哪个位置", "number_location"),
+    ("换机以后原来的二维码还能收钱吗", "payment_code"),
+    ("我爱人可以帮我去弄吗", "proxy"),
+    ("这个要等很久吗", "duration"),
+    ("总共要多少money", "cost"),
 ])
 def test_an_aspect_is_asked_in_its_general_words(text: str, aspect: str) -> None:
     assert aspect in ids(asked_aspects(text))
