@@ -58,6 +58,8 @@ def test_replacements_keep_the_length_so_entity_offsets_stay_put() -> None:
     ("正事解绑完就好了吗", "正式解绑完就好了吗"),  # a step by its name
     ("培训交节是谁来做", "培训交接是谁来做"),
     ("我的公单号忘了", "我的工单号忘了"),
+    ("解绑有哪些步奏", "解绑有哪些步骤"),        # zou for zhou: a fuzzy initial (模糊音)
+    ("资料申核过了吗", "资料审核过了吗"),
 ])
 def test_domain_words_typed_with_a_slip_are_read_as_the_words(typed: str, read: str) -> None:
     assert normalise(typed) == read
