@@ -114,6 +114,7 @@ def test_a_cue_with_a_gap_matches_words_in_between() -> None:
     ("我爱人可以帮我去弄吗", "proxy"),
     ("这个要等很久吗", "duration"),
     ("总共要多少money", "cost"),
+    ("几时可以搞掂", "duration"),
 ])
 def test_an_aspect_is_asked_in_its_general_words(text: str, aspect: str) -> None:
     assert aspect in ids(asked_aspects(text))

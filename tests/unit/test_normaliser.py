@@ -32,12 +32,16 @@ from bot.nlu.normaliser import mandarin, normalise
     ("机子上头能直接弄不", "机子上面能直接弄不"),  # localiser 头
     ("设置里头找不到", "设置里面找不到"),
     ("冻结要冻好耐", "冻结要冻好久"),      # Cantonese 耐 is 久
+    ("新机几时到", "新机啥时到"),
+    ("这个要点整", "这个要咋整"),          # Cantonese 点 + verb: how
+    ("侬晓得解绑哪能弄", "你知道解绑怎么弄"),  # Wu 哪能 + verb: how
 ])
 def test_dialect_words_are_read_as_mandarin(typed: str, read: str) -> None:
     assert normalise(typed) == read
 
 
-@pytest.mark.parametrize("text", ["未到账的钱怎么办", "采伐", "系统设置在哪", "能申请仲裁吗"])
+@pytest.mark.parametrize("text", ["未到账的钱怎么办", "采伐", "系统设置在哪", "能申请仲裁吗",
+                                  "去网点办行吗", "快点搞定", "去哪能办"])
 def test_words_that_only_contain_a_dialect_character_are_kept(text: str) -> None:
     assert mandarin(text) == text
 
