@@ -142,3 +142,4 @@ def test_a_topic_that_only_says_the_guide_gives_no_duration_declines_it() -> Non
     assert declined_aspects("新机申请要几个工作日", TOPICS["pos_application"]) == []
     assert declined_aspects("审核要看哪些东西", TOPICS["audit"]) == []
     assert declined_aspects("解绑要多久", TOPICS["audit"]) == []  # not about the audit
+    assert ids(declined_aspects("审核被驳回了咋整", TOPICS["audit"])) == ["rejection"]
