@@ -26,6 +26,7 @@ from bot.knowledge.topics import load_topics
 from bot.nlu.clauses import requests
 from bot.outbox.store import OutboxStore, OutboxUnavailable
 from bot.outbox.texts import handoff_text, notice_text
+from bot.settings import Contacts
 
 from .replies import record_candidate
 from .topics import answer_also_asked, utter_topic, utter_unstated
@@ -38,6 +39,14 @@ ANSWERED = ["human_handoff"]  # what the reply answers (metadata; see actions/to
 WITH_CONTACT = frozenset((*ANSWERED, "faq_contact_support"))
 """What an off-duty or failed hand-off answers: it gives the contact too."""
 LEADS = {"low_confidence": "抱歉，我几次都没能明白您的意思。"}
+_BARE_SERVICE = re.compile(r"^(?:客服|客服人员|客服中心)[呢啊呀吧哦嘛?？!！。.~～\s]*$")
+"""Only the word 客服: the merchant may want a person or the ways to reach one; both are
+given (the queue and the configured contacts)."""
+
+
+def names_service_only(text: str) -> bool:
+    """True for a message that is the word 客服 alone ("客服", "客服？")."""
+    return bool(_BARE_SERVICE.match(text.strip()))
 
 
 @lru_cache(maxsize=1)
@@ -98,6 +107,12 @@ class ActionHumanHandoff(Action):
         elif not requested.created:
             dispatcher.utter_message(text=handoff_text("already_queued", ahead=requested.ahead),
                                      answers=ANSWERED)
+        elif names_service_only(str(tracker.latest_message.get("text") or "")):
+            contacts = "\n".join(load_topics()["contact_support"].render(Contacts.from_env()))
+            dispatcher.utter_message(
+                text=f"{handoff_text('queued', ahead=requested.ahead)}\n也可以直接联系：{contacts}",
+                answers=sorted(WITH_CONTACT))
+            return self._kept(dispatcher, tracker, WITH_CONTACT)
         else:
             dispatcher.utter_message(text=lead + handoff_text("queued", ahead=requested.ahead),
                                      answers=ANSWERED)

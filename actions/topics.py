@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.replies import record_candidate
 from actions.unbind_form import latest_text
 from bot.fields import classify_reason
-from bot.knowledge.aspects import Aspect, asked_aspects, unstated_aspects
+from bot.knowledge.aspects import Aspect, asked_aspects, declined_aspects, unstated_aspects
 from bot.knowledge.grounding import Grounding, ground
 from bot.knowledge.step_ordinal import ordinal_step
 from bot.knowledge.topics import Topic, follow_up_buttons, load_topics, topic_for_intent
@@ -55,16 +55,19 @@ def topic_button(topic: Topic) -> dict[str, str]:
 
 def utter_topic(
     dispatcher: CollectingDispatcher, topic_id: str, buttons: bool = True,
-    extra: Sequence[dict[str, str]] = (),
+    extra: Sequence[dict[str, str]] = (), asked: str = "",
 ) -> None:
-    """Send a topic's answer; its follow-up buttons (after ``extra``) on the last message."""
+    """Send a topic's answer; its follow-up buttons (after ``extra``) on the last message.
+    When the answer only says the guide does not state what ``asked`` asks ("审核要多久"),
+    it answers that as out of scope too."""
     topic = load_topics()[topic_id]
+    answers = [topic.intent, *(["out_of_scope"] if declined_aspects(asked, topic) else [])]
     messages = topic.render(Contacts.from_env())
     for message in messages[:-1]:
-        dispatcher.utter_message(text=message, answers=[topic.intent])
+        dispatcher.utter_message(text=message, answers=answers)
     chosen = [*extra, *follow_up_buttons(topic)] if buttons else list(extra)
     unique = list({b["payload"]: b for b in chosen}.values())
-    dispatcher.utter_message(text=messages[-1], buttons=unique, answers=[topic.intent])
+    dispatcher.utter_message(text=messages[-1], buttons=unique, answers=answers)
 
 
 def topic_text(tracker: Tracker, topic: Topic) -> str:
@@ -192,7 +195,7 @@ def answer_also_asked(
             topic = following
         else:
             dispatcher.utter_message(text=f"您还问到“{topic.title}”：", answers=[topic.intent])
-        utter_topic(dispatcher, topic.id, buttons=False)
+        utter_topic(dispatcher, topic.id, buttons=False, asked=rest)
         unstated = unstated_aspects(rest, topic)
         if unstated:  # "取消申请，还有押金怎么退": the refund the guide does not state
             utter_unstated_too(dispatcher, unstated)
@@ -333,7 +336,7 @@ class ActionAnswerTopic(Action):
                            offer_topic=confidence_of(tracker, topic.intent) >= LOW_CONFIDENCE)
         else:
             utter_topic(dispatcher, topic.id, buttons=not quiet and second_topic is None,
-                        extra=offer)
+                        extra=offer, asked=topic_text(tracker, topic))
         second_unstated = (unstated_aspects(topic_text(tracker, second_topic), second_topic)
                            if second_topic is not None else [])
         if second_unstated:  # "要带什么资料，要收费吗": the cost the guide does not state
@@ -341,7 +344,8 @@ class ActionAnswerTopic(Action):
         elif second_topic is not None:
             dispatcher.utter_message(text=f"您还问到“{second_topic.title}”：",
                                      answers=[second_topic.intent])
-            utter_topic(dispatcher, second_topic.id, buttons=not quiet)
+            utter_topic(dispatcher, second_topic.id, buttons=not quiet,
+                        asked=topic_text(tracker, second_topic))
         if not unstated and not second_unstated:  # a clause no answered topic ranked as
             offered = topic_for_intent(maybe[0]) if second is None and maybe else None
             answered = [t for t in (topic, second_topic, offered) if t is not None]

@@ -23,6 +23,9 @@ ASPECTS_PATH = DATA / "knowledge" / "aspects.yml"
 GAP = "…"
 """In a cue, stands for up to ``MAX_GAP`` characters: "钱…退" matches 钱会退, 钱能不能退."""
 MAX_GAP = 4
+NOT_GIVEN = "指南没有"
+"""How a topic's answer says the guide gives no such detail ("指南没有给出解绑审核的具体时长")."""
+_SENTENCE = re.compile(r"[。；;！!？?\n]")
 
 
 @lru_cache(maxsize=512)
@@ -78,6 +81,16 @@ class Aspect:
         text = "".join((*topic.sources, *topic.answer))
         return any(word in text for word in self.stated)
 
+    def declined_by(self, topic: Topic) -> bool:
+        """True when the topic addresses the aspect only by saying the guide does not give
+        it: every sentence of its answer that names the aspect says 指南没有…, and its guide
+        passages do not name it."""
+        if any(word in source for source in topic.sources for word in self.stated):
+            return False
+        sentences = [s for part in topic.answer for s in _SENTENCE.split(part)]
+        naming = [s for s in sentences if any(word in s for word in self.stated)]
+        return bool(naming) and all(NOT_GIVEN in s for s in naming)
+
 
 @lru_cache(maxsize=2)
 def load_aspects(path: Path = ASPECTS_PATH) -> tuple[Aspect, ...]:
@@ -100,3 +113,11 @@ def unstated_aspects(text: str, topic: Topic) -> list[Aspect]:
     """The aspects ``text`` asks about that ``topic`` does not address (empty when the
     message asks about none, or the topic addresses every one asked)."""
     return [aspect for aspect in asked_aspects(text) if not aspect.addressed_by(topic, text)]
+
+
+def declined_aspects(text: str, topic: Topic) -> list[Aspect]:
+    """The aspects ``text`` asks that ``topic`` answers only by saying the guide does not
+    state them ("审核要多久": the audit answer says the guide gives no duration); such an
+    answer also answers the question as one the guide does not answer (``out_of_scope``)."""
+    return [aspect for aspect in asked_aspects(text)
+            if aspect.addressed_by(topic, text) and aspect.declined_by(topic)]

@@ -59,12 +59,18 @@ def _homophones() -> tuple[tuple[str, ...], dict[str, str]]:
     return words, look_alike
 
 
+_RETROFLEX = re.compile(r"^([zcs])h")
+
+
 @lru_cache(maxsize=4096)
 def _sounds(char: str) -> frozenset[str]:
-    """Every toneless pinyin reading of ``char`` (none for a character that is not Chinese)."""
+    """Every toneless pinyin reading of ``char`` (none for a character that is not Chinese),
+    zh/ch/sh read as z/c/s: the fuzzy initials of pinyin input methods (模糊音), so 步奏
+    (zou) is a slip for 步骤 (zhou) as 审和 is for 审核."""
     if not "\u4e00" <= char <= "\u9fff":
         return frozenset()
-    return frozenset(readings_of(char, style=Style.NORMAL, heteronym=True)[0])
+    readings = readings_of(char, style=Style.NORMAL, heteronym=True)[0]
+    return frozenset(_RETROFLEX.sub(r"\1", reading) for reading in readings)
 
 
 def _slip(typed: str, own: str, look_alike: dict[str, str]) -> bool:

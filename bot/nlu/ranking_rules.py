@@ -35,11 +35,13 @@ def confirmed(clauses: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for n, c in enumerate(clauses)]
 
 
-ASPECT_NOT = {"request_unbind": (), "check_status": ("duration", "notification")}
-"""Requests that a question about an aspect (``bot.knowledge.aspects``) is not: "别人能代办
-解绑吗" asks whether, it does not ask to unbind; it goes to ``out_of_scope``, whose action
-says the guide does not state it. The aspects listed stay with the request ("我的审核还要
-多久" is a status check)."""
+ASPECT_NOT = {"request_unbind": (), "check_status": ("duration", "notification", "rejection"),
+              "affirm": (), "deny": (), "stop": (), "inform": (), "greet": ()}
+"""Requests and small talk that a question about an aspect (``bot.knowledge.aspects``) is
+not: "别人能代办解绑吗" asks whether, it does not ask to unbind, and "可以代办不" or "法人换了咋办"
+is no yes, no or form value; it goes to ``out_of_scope``, whose action says the guide does
+not state it. The aspects listed stay with the request ("我的审核还要多久", "我的申请被驳回了吗"
+are status checks)."""
 
 
 def aspect_question(text: str, ranking: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -80,6 +80,17 @@ async def test_two_topics_are_answered_in_the_order_asked() -> None:
     assert said[0] == ["faq_materials"] and ["faq_audit"] in said
 
 
+async def test_an_answer_that_says_the_guide_gives_no_duration_answers_it_as_unstated() -> None:
+    """"审核要几天": the audit answer says the guide gives no duration for the audit, so it
+    answers the question as one the guide does not answer too; "审核看什么" it does not."""
+    how_long = answers(await run(ActionAnswerTopic(), tracker("审核要几天", "faq_audit",
+                                                              active_loop=None)))
+    assert how_long and all(a == ["faq_audit", "out_of_scope"] for a in how_long)
+    what = answers(await run(ActionAnswerTopic(), tracker("审核看什么", "faq_audit",
+                                                          active_loop=None)))
+    assert what and all(a == ["faq_audit"] for a in what)
+
+
 async def test_a_less_sure_second_question_is_offered_as_a_button() -> None:
     tr = with_clauses(tracker("解绑要带什么 多久能办好", "faq_materials", active_loop=None),
                       ("解绑要带什么", "faq_materials", 0.95), ("多久能办好", "faq_audit", 0.6))

@@ -57,6 +57,22 @@ async def test_asking_for_a_person_queues_the_conversation_once(service, monkeyp
     assert "前面还有 1 位" in texts(other)
 
 
+async def test_the_word_customer_service_alone_queues_and_gives_the_contacts(service,
+                                                                             monkeypatch):
+    """"客服" alone may ask for a person or for how to reach one: both are given in the
+    first reply; "转人工" only queues."""
+    use_handoffs(monkeypatch, service)
+    bare, _ = await run(ActionHumanHandoff(), tracker("客服？", "human_handoff", sender="k1",
+                                                      active_loop=None))
+    assert bare.messages[0]["answers"] == ["faq_contact_support", "human_handoff"]
+    assert "正在为您转接人工客服" in texts(bare) and "联系海科融通有三种方式" in texts(bare)
+    asked, _ = await run(ActionHumanHandoff(), tracker("转人工", "human_handoff", sender="k2",
+                                                       active_loop=None))
+    assert asked.messages[0]["answers"] == ["human_handoff"]
+    assert "联系海科融通" not in texts(asked)
+    assert [r.sender_id for r in rows(service)] == ["k1", "k2"]
+
+
 async def test_the_reason_comes_from_the_button_or_the_low_confidence(service, monkeypatch):
     use_handoffs(monkeypatch, service)
     entity = [{"entity": "handoff_reason", "value": "failed_attempts"}]

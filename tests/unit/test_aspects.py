@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.knowledge.aspects import asked_aspects, load_aspects, unstated_aspects
+from bot.knowledge.aspects import asked_aspects, declined_aspects, load_aspects, unstated_aspects
 from bot.knowledge.topics import load_topics
 
 TOPICS = load_topics()
@@ -108,6 +108,13 @@ def test_a_cue_with_a_gap_matches_words_in_between() -> None:
     ("机器丢了还能解绑吗", "lost_device"),
     ("验证码一直收不到", "missing_code"),
     ("密码输错被锁了咋办", "forgotten_password"),
+    ("商户号去哪里看啊", "number_location"),
+    ("机身序列号在哪个位置", "number_location"),
+    ("换机以后原来的二维码还能收钱吗", "payment_code"),
+    ("我爱人可以帮我去弄吗", "proxy"),
+    ("这个要等很久吗", "duration"),
+    ("总共要多少money", "cost"),
+    ("几时可以搞掂", "duration"),
 ])
 def test_an_aspect_is_asked_in_its_general_words(text: str, aspect: str) -> None:
     assert aspect in ids(asked_aspects(text))
@@ -125,3 +132,14 @@ def test_dialect_words_are_read_as_mandarin_before_the_cues() -> None:
     assert ids(asked_aspects("注销要几耐")) == ["duration"]
     assert ids(asked_aspects("新机要几多钱")) == ["cost"]
     assert asked_aspects("账户冻结了还能收钱吗") == []  # taking payments is no cost
+
+
+def test_a_topic_that_only_says_the_guide_gives_no_duration_declines_it() -> None:
+    """The audit answer says 指南没有给出解绑审核的具体时长: it answers "审核要几天" as a
+    question the guide does not answer; the POS application states 3-7个工作日."""
+    assert ids(declined_aspects("审核要几天", TOPICS["audit"])) == ["duration"]
+    assert ids(declined_aspects("冻结要冻多久", TOPICS["step_freeze"])) == ["duration"]
+    assert declined_aspects("新机申请要几个工作日", TOPICS["pos_application"]) == []
+    assert declined_aspects("审核要看哪些东西", TOPICS["audit"]) == []
+    assert declined_aspects("解绑要多久", TOPICS["audit"]) == []  # not about the audit
+    assert ids(declined_aspects("审核被驳回了咋整", TOPICS["audit"])) == ["rejection"]

@@ -282,6 +282,10 @@ def test_a_request_that_asks_about_an_unstated_aspect_is_a_question() -> None:
     assert top("我的审核还要多久", "check_status") == "check_status"
     assert top("我要解绑", "request_unbind") == "request_unbind"
     assert top("解绑收费吗", "faq_process") == "faq_process"  # the answer action checks it
+    assert top("可以找人代办不", "deny") == "out_of_scope"  # no yes or no
+    assert top("换了法人咋办", "inform") == "out_of_scope"  # no form value
+    assert top("不用了", "deny") == "deny"  # asks nothing
+    assert top("我的申请是不是被驳回了", "check_status") == "check_status"
 
 
 def test_something_done_then_a_bare_what_next_asks_about_what_is_done(tmp_path: Path) -> None:
