@@ -43,7 +43,7 @@ from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from bot.tracker_history import event_index
 
 _encoded_domain: list[tuple[dict[str, Any], str]] = []
-USER_TURNS = 5  # > actions.topics.LOW_CONFIDENCE_STREAK, and ≥ 2 for user_texts
+USER_TURNS = 5  # > actions.suggestions.LOW_CONFIDENCE_STREAK, and ≥ 2 for user_texts
 RASA_ACTION_CALL_FORMAT = RemoteAction._action_call_format
 
 

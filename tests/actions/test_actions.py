@@ -11,10 +11,11 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.suggestions import ActionSuggestTopics
 from actions.ticket_status import ActionCheckStatus, ActionShowVerifiedTicket
 from actions.ticket_views import render_tickets
 from actions.tickets import ActionOpenTicket
-from actions.topics import ActionAnswerTopic, ActionSuggestTopics
+from actions.topics import ActionAnswerTopic
 from actions.unbind_form import ActionUnfinishedRequest, ValidateUnbindForm
 
 

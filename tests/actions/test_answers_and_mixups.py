@@ -12,13 +12,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.field_mixups import mixup, plain_value
 from actions.handoff import ActionHumanHandoff
-from actions.topics import (
-    ActionAnswerTopic,
-    ActionAskWhatFor,
-    ActionNotHelpful,
-    ActionSuggestTopics,
-    answer_also_asked,
-)
+from actions.suggestions import ActionAskWhatFor, ActionNotHelpful, ActionSuggestTopics
+from actions.topics import ActionAnswerTopic, answer_also_asked
 from actions.unbind_form import ValidateUnbindForm
 from bot.knowledge.guide import guide_text
 from bot.learning.candidates import CandidateStore

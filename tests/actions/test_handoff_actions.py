@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 import actions.handoff as handoff_actions
 from actions.handoff import ActionHumanHandoff, ActionLeaveMessage, ActionSetNotices
-from actions.topics import ActionSuggestTopics, low_confidence_streak
+from actions.suggestions import ActionSuggestTopics, low_confidence_streak
 from bot.handoff.models import Handoff
 from bot.handoff.service import HandoffService
 from bot.handoff.settings import DutyHours

@@ -11,7 +11,8 @@ from actions_support import DOMAIN, buttons, texts, tracker
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.topics import ActionAnswerTopic, ActionSuggestTopics, answer_also_asked
+from actions.suggestions import ActionSuggestTopics
+from actions.topics import ActionAnswerTopic, answer_also_asked
 from bot.evaluation.answered import Reply, TurnAnswers
 from bot.evaluation.facts import invented_facts
 from bot.evaluation.message_set import Case

@@ -10,7 +10,7 @@ from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUtt
 from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
 from rasa_sdk import Tracker
 
-from actions import replies, topics, unbind_form
+from actions import replies, suggestions, unbind_form
 from bot import action_payload, rasa_fixes
 from bot.paths import ROOT
 from tests.unit.test_tracker_history import conversation, domain
@@ -20,7 +20,7 @@ SLOTS = ["merchant_id", "serial_number", "contact_phone", "unbind_reason", "requ
          "handoff_offered"]
 # Every function of actions/ that reads ``tracker.events`` (or is handed them), checked below.
 READERS = {("unbind_form", "latest_text"), ("unbind_form", "value_before_this_turn"),
-           ("replies", "user_texts"), ("topics", "run")}
+           ("replies", "user_texts"), ("suggestions", "run")}
 
 
 def _fallback(text: str) -> UserUttered:
@@ -51,8 +51,8 @@ def _readings(tracker: Tracker) -> tuple:
         [(u.get("text"), u["parse_data"].get("intent"), u.get("input_channel"))
          for u in users[-2:]],  # what record_candidate keeps
         tracker.get_latest_input_channel(),
-        topics.low_confidence_streak(tracker.events) >= topics.LOW_CONFIDENCE_STREAK,
-        min(topics.low_confidence_streak(tracker.events), topics.LOW_CONFIDENCE_STREAK),
+        suggestions.low_confidence_streak(tracker.events) >= suggestions.LOW_CONFIDENCE_STREAK,
+        min(suggestions.low_confidence_streak(tracker.events), suggestions.LOW_CONFIDENCE_STREAK),
         {slot: unbind_form.value_before_this_turn(tracker, slot) for slot in SLOTS},
         tracker.slots_to_validate(),
     )
@@ -114,7 +114,7 @@ def test_a_short_conversation_is_sent_whole() -> None:
 
 
 def test_the_window_covers_what_the_actions_read() -> None:
-    assert action_payload.USER_TURNS > topics.LOW_CONFIDENCE_STREAK
+    assert action_payload.USER_TURNS > suggestions.LOW_CONFIDENCE_STREAK
     assert action_payload.USER_TURNS >= 2  # user_texts(...)[-2]
 
 
