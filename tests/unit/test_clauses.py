@@ -10,6 +10,7 @@ from bot.nlu.clauses import (
     inner_cuts,
     negated_statement,
     next_after_done,
+    offers_choice,
     refers_back,
     requests,
     split_clauses,
@@ -203,3 +204,16 @@ def test_what_comes_once_something_is_done(piece: str, expected: bool) -> None:
 ])
 def test_a_question_about_that_step(piece: str, expected: bool) -> None:
     assert refers_back(piece) is expected
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("是网上申请还是在机器上弄", True),
+    ("线上办还是去网点办", True),
+    ("先测试还是先迁移", True),
+    ("都解绑了新机器还是用不了", False),  # "still", before a negation
+    ("弄完了还是没动静", False),
+    ("还是算了", False),  # nothing offered before it
+    ("网上申请怎么弄", False),
+])
+def test_a_choice_between_two_things(piece: str, expected: bool) -> None:
+    assert offers_choice(piece) is expected
