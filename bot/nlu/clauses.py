@@ -159,6 +159,17 @@ def offers_choice(piece: str) -> bool:
     return _CHOICE.search(piece) is not None
 
 
+_WHO = re.compile(r"谁")
+"""Who to ask: the one question word whose answer does not hang on what the clause before
+names ("…咋弄", "…多久" ask how or how long of it; "…找谁" asks for the contacts)."""
+
+
+def short_question(piece: str) -> bool:
+    """Whether a two-character clause is a question of its own ("找谁", "问谁"); "好吗",
+    "后面", "咋弄" are not (the last asks about the clause before it)."""
+    return _content(piece) == MIN_CHARS and _WHO.search(piece) is not None
+
+
 def confirms(piece: str) -> bool:
     """Whether ``piece`` ends in a confirmation tag ("要先检查机器是吧")."""
     return _CONFIRMS.search(piece.strip()) is not None

@@ -54,6 +54,7 @@ from bot.nlu.clauses import (
     negated_statement,
     next_after_done,
     refers_back,
+    short_question,
     split_clauses,
     topic_start,
     without_joiner,
@@ -238,7 +239,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
                         and (intent["confidence"] >= self.config["clause_confidence"]
                              or asks_choice(key[0], self._cache[key],
                                             self.config["clause_confidence"]))
-                        and sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS
+                        and (sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS
+                             or short_question(key[0]))
                         and not (intent["name"].startswith("faq_")
                                  and negated_statement(key[0])))
             clauses.append({"text": key[0], "start": start, "end": end, "intent": intent,

@@ -13,6 +13,7 @@ from bot.nlu.clauses import (
     offers_choice,
     refers_back,
     requests,
+    short_question,
     split_clauses,
     topic_start,
     withdraws,
@@ -217,3 +218,16 @@ def test_a_question_about_that_step(piece: str, expected: bool) -> None:
 ])
 def test_a_choice_between_two_things(piece: str, expected: bool) -> None:
     assert offers_choice(piece) is expected
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("找谁", True),
+    ("问谁", True),
+    ("咋弄", False),  # how, of what the clause before names
+    ("多久", False),
+    ("好吗", False),
+    ("后面", False),
+    ("有问题找谁", False),  # long enough to be a question anyway
+])
+def test_a_two_character_question_of_its_own(piece: str, expected: bool) -> None:
+    assert short_question(piece) is expected
