@@ -146,6 +146,30 @@ def plans_later(piece: str) -> bool:
     return _LATER.search(piece) is not None
 
 
+_CHOICE = re.compile(r"[\u4e00-\u9fffA-Za-z]{2}还是"
+                     r"(?![不没也]|.[不没]|一样|那样|老样子)[\u4e00-\u9fffA-Za-z]{2}")
+"""An alternative question ("是网上申请还是在机器上弄", "线上办还是去网点"): two things
+offered with 还是 between them; not "still" before a negation or sameness ("还是用不了",
+"还是没动静", "还是一样")."""
+
+
+def offers_choice(piece: str) -> bool:
+    """Whether ``piece`` asks which of two things ("网上申请还是在机器上弄"): its sureness is
+    shared between the two, so it may rank below a question's usual confidence."""
+    return _CHOICE.search(piece) is not None
+
+
+_WHO = re.compile(r"谁")
+"""Who to ask: the one question word whose answer does not hang on what the clause before
+names ("…咋弄", "…多久" ask how or how long of it; "…找谁" asks for the contacts)."""
+
+
+def short_question(piece: str) -> bool:
+    """Whether a two-character clause is a question of its own ("找谁", "问谁"); "好吗",
+    "后面", "咋弄" are not (the last asks about the clause before it)."""
+    return _content(piece) == MIN_CHARS and _WHO.search(piece) is not None
+
+
 def confirms(piece: str) -> bool:
     """Whether ``piece`` ends in a confirmation tag ("要先检查机器是吧")."""
     return _CONFIRMS.search(piece.strip()) is not None

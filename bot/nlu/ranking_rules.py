@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.knowledge.aspects import asked_aspects
-from bot.nlu.clauses import asks, confirms, requests, withdraws
+from bot.nlu.clauses import asks, confirms, offers_choice, requests, withdraws
 from bot.nlu.impatience import urges
 
 RUN_ON = frozenset(("request_unbind", "check_status", "human_handoff"))
@@ -101,3 +101,13 @@ def asked_first(top: str, clauses: list[dict[str, Any]]) -> bool:
     later = [c["intent"]["name"] for c in clauses[1:] if c["question"]]
     return (clauses[0]["question"] and first != top and top in IN_ORDER and top in later
             and (first in IN_ORDER or (first.startswith("faq_") and asks(clauses[0]["text"]))))
+
+
+def asks_choice(text: str, ranking: list[dict[str, Any]], least: float) -> bool:
+    """Whether a clause asks which of two guide topics ("是网上申请还是在机器上弄",
+    ``bot.nlu.clauses.offers_choice``): a question although its sureness is shared, since
+    its two surest intents are guide topics sure together at least ``least``."""
+    two = ranking[:2]
+    return (offers_choice(text) and len(two) == 2
+            and all(r["name"].startswith("faq_") for r in two)
+            and sum(r["confidence"] for r in two) >= least)

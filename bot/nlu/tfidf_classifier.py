@@ -54,6 +54,7 @@ from bot.nlu.clauses import (
     negated_statement,
     next_after_done,
     refers_back,
+    short_question,
     split_clauses,
     topic_start,
     without_joiner,
@@ -63,6 +64,7 @@ from bot.nlu.pinyin import to_pinyin
 from bot.nlu.probabilities import probabilities as class_probabilities
 from bot.nlu.ranking_rules import (
     asked_first,
+    asks_choice,
     asks_else,
     aspect_question,
     confirmed,
@@ -231,13 +233,16 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         clauses = []
         for key, (start, end) in zip(keys, spans, strict=True):
             intent = withdrawal(key[0], [dict(r) for r in self._cache[key]])[0]
+            runner_up = [dict(r) for r in self._cache[key][1:2]]
             question = (intent["name"] not in NOT_QUESTIONS
                         and not filler(key[0])
-                        and intent["confidence"] >= self.config["clause_confidence"]
-                        and sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS
+                        and (intent["confidence"] >= self.config["clause_confidence"]
+                             or asks_choice(key[0], self._cache[key],
+                                            self.config["clause_confidence"]))
+                        and (sum(ch.isalnum() for ch in key[0]) >= MIN_QUESTION_CHARS
+                             or short_question(key[0]))
                         and not (intent["name"].startswith("faq_")
                                  and negated_statement(key[0])))
-            runner_up = [dict(r) for r in self._cache[key][1:2]]
             clauses.append({"text": key[0], "start": start, "end": end, "intent": intent,
                             "question": question, "runner_up": runner_up[0] if runner_up else None})
         return confirmed(self._referred_steps(clauses, keys))

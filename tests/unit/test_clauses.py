@@ -10,8 +10,10 @@ from bot.nlu.clauses import (
     inner_cuts,
     negated_statement,
     next_after_done,
+    offers_choice,
     refers_back,
     requests,
+    short_question,
     split_clauses,
     topic_start,
     withdraws,
@@ -203,3 +205,29 @@ def test_what_comes_once_something_is_done(piece: str, expected: bool) -> None:
 ])
 def test_a_question_about_that_step(piece: str, expected: bool) -> None:
     assert refers_back(piece) is expected
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("是网上申请还是在机器上弄", True),
+    ("线上办还是去网点办", True),
+    ("先测试还是先迁移", True),
+    ("都解绑了新机器还是用不了", False),  # "still", before a negation
+    ("弄完了还是没动静", False),
+    ("还是算了", False),  # nothing offered before it
+    ("网上申请怎么弄", False),
+])
+def test_a_choice_between_two_things(piece: str, expected: bool) -> None:
+    assert offers_choice(piece) is expected
+
+
+@pytest.mark.parametrize(("piece", "expected"), [
+    ("找谁", True),
+    ("问谁", True),
+    ("咋弄", False),  # how, of what the clause before names
+    ("多久", False),
+    ("好吗", False),
+    ("后面", False),
+    ("有问题找谁", False),  # long enough to be a question anyway
+])
+def test_a_two_character_question_of_its_own(piece: str, expected: bool) -> None:
+    assert short_question(piece) is expected

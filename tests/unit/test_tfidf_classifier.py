@@ -323,3 +323,22 @@ def test_a_stop_that_names_the_unbind_it_gives_up_is_a_cancel() -> None:
     assert _withdrawal("取消吧", ranking) == ranking
     status = [{"name": "check_status", "confidence": 0.9}]
     assert _withdrawal("申请撤了吧", status) == status
+
+
+def test_a_choice_between_two_guide_topics_is_a_question() -> None:
+    """"是网上申请还是在机器上弄" shares its sureness between the two topics it offers: a
+    question when both are guide topics sure together; not a clause without 还是, nor one
+    whose runner-up is no guide topic, nor two unsure topics."""
+    from bot.nlu.ranking_rules import asks_choice
+
+    def ranking(first: str, second: str, a: float, b: float) -> list[dict]:
+        return [{"name": first, "confidence": a}, {"name": second, "confidence": b}]
+
+    two = ranking("faq_terminal_steps", "faq_online_application", 0.52, 0.42)
+    assert asks_choice("是网上申请还是在机器上弄", two, 0.7)
+    assert not asks_choice("网上申请在机器上弄", two, 0.7)
+    assert not asks_choice("是网上申请还是在机器上弄",
+                           ranking("faq_terminal_steps", "request_unbind", 0.52, 0.42), 0.7)
+    assert not asks_choice("是网上申请还是在机器上弄",
+                           ranking("faq_terminal_steps", "faq_online_application", 0.4, 0.2), 0.7)
+    assert not asks_choice("是网上申请还是在机器上弄", two[:1], 0.7)
