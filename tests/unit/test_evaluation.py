@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bot.evaluation.answered import turn_answers
 from bot.evaluation.facts import invented_facts
@@ -277,3 +278,17 @@ def test_both_blind_sets_are_private_and_the_fresh_one_carries_the_target() -> N
     fresh = load_cases(SETS["blind"][0])
     assert len(fresh) >= 150
     assert {kind for case in fresh for kind in case.kinds} == set(KINDS)
+
+
+def test_every_line_of_an_examples_block_is_an_example() -> None:
+    """Rasa skips (with a warning) a line of an ``examples`` block that is not ``- …``, such
+    as a comment written inside it: comments go above the intent."""
+    from bot.nlu.training_examples import NLU_DIR
+
+    stray = []
+    for path in sorted(NLU_DIR.rglob("*.yml")):
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu") or ():
+            for line in str(item.get("examples") or "").splitlines():
+                if line.strip() and not line.strip().startswith("- "):
+                    stray.append(f"{path.name}: {line.strip()[:40]}")
+    assert stray == []
